@@ -1,0 +1,185 @@
+# bench/lib.sh - helpers for bench/run.sh (sourced; bash).
+# shellcheck shell=bash disable=SC2034,SC2016
+#
+# Raw results are one TSV line per measured run (columns: see BENCH_RAW_HEADER); every figure in
+# a report is computed from those lines and nothing else.
+
+BENCH_RAW_HEADER="round	scenario	tool	exit	verify	wall_s	cpu_s	tree_rss_kb	client_rss_kb	server_rss_kb	client_cpu_s	server_cpu_s	nprocs	sent	received	load1"
+
+# bench_msg TEXT...: progress line on stderr
+bench_msg() {
+	printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
+}
+
+# bench_die TEXT...: error and exit 1
+bench_die() {
+	printf 'bench: %s\n' "$*" >&2
+	exit 1
+}
+
+# bench_kv FILE KEY: the value of KEY=VALUE in a rusage output line, or "-"
+bench_kv() {
+	local v
+	v=$(tr ' ' '\n' <"$1" 2>/dev/null | sed -n "s/^$2=//p" | tail -n 1)
+	printf '%s' "${v:--}"
+}
+
+# bench_parse_bytes FILE: "SENT RECEIVED" from the last rsync-style summary line in FILE
+# ("sent 1,234 bytes  received 56 bytes ..." as printed by --stats and written by --log-file),
+# or "- -" when there is none (one line).
+bench_parse_bytes() {
+	local line
+	line=$(grep -E 'sent [0-9,.]+ bytes +received [0-9,.]+ bytes' "$1" 2>/dev/null | tail -n 1)
+	if [ -z "$line" ]; then
+		printf -- '- -\n'
+		return
+	fi
+	printf '%s\n' "$line" | sed -E 's/.*sent ([0-9,.]+) bytes +received ([0-9,.]+) bytes.*/\1 \2/' |
+		tr -d ','
+}
+
+# bench_table RAW: every statistic the report needs, in one pass over the raw TSV. Only
+# successful runs (exit 0, verify ok) count; "-" and negative values are left out. Prints
+# tab-separated lines:
+#   C SCENARIO COLUMN CELL_RSYNC CELL_OURS RATIO MEDIAN_RSYNC MEDIAN_OURS
+#       CELL = "median [min–max]" formatted for the column ("-" without data); RATIO =
+#       median(ours) / median(rsync) with 2 decimals, "-" when either is missing or rsync's is 0
+#   R SCENARIO TOOL "OK/TOTAL ok" plus " (failed: exit=N/verify=X,...)" when some failed
+# Columns formatted: 6 7 (s, 3 decimals), 9 10 (kB -> MiB), 13 (count), 14 15 (bytes).
+bench_table() {
+	awk -F'\t' '
+	function fmt(v, c) {
+		if (c == 6 || c == 7) return sprintf("%.3f", v)
+		if (c == 9 || c == 10) return sprintf("%.1f", v / 1024)
+		if (c == 13) return sprintf("%d", v)
+		if (v < 1024) return sprintf("%d B", v)
+		if (v < 1048576) return sprintf("%.1f KiB", v / 1024)
+		if (v < 1073741824) return sprintf("%.1f MiB", v / 1048576)
+		return sprintf("%.2f GiB", v / 1073741824)
+	}
+	# stat(k): sets MED, MIN, MAX, N for key k (values sorted by insertion sort)
+	function stat(k,   i, j, n, t, v) {
+		N = cnt[k] + 0
+		if (N == 0) return
+		for (i = 1; i <= N; i++) v[i] = val[k, i]
+		for (i = 2; i <= N; i++) {
+			t = v[i]
+			for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]
+			v[j + 1] = t
+		}
+		MED = (N % 2) ? v[(N + 1) / 2] : (v[N / 2] + v[N / 2 + 1]) / 2
+		MIN = v[1]; MAX = v[N]
+	}
+	function cell(k, c) {
+		stat(k)
+		if (N == 0) return "-"
+		if (N == 1 || MIN == MAX) return fmt(MED, c)
+		return fmt(MED, c) " [" fmt(MIN, c) "–" fmt(MAX, c) "]"
+	}
+	NR == 1 { next }
+	{
+		k = $2 SUBSEP $3
+		if (!(k in total)) total[k] = 0
+		total[k]++
+		if (!($2 in seen)) { seen[$2] = 1; order[++ns] = $2 }
+		if ($4 != 0 || $5 != "ok") {
+			fails[k] = fails[k] (fails[k] == "" ? "" : ",") "exit=" $4 "/verify=" $5
+			next
+		}
+		okc[k]++
+		for (c = 6; c <= 15; c++) {
+			if ($c == "-" || $c < 0) continue
+			kk = $2 SUBSEP $3 SUBSEP c
+			val[kk, ++cnt[kk]] = $c + 0
+		}
+	}
+	END {
+		split("6 7 9 10 13 14 15", cols, " ")
+		for (i = 1; i <= ns; i++) {
+			s = order[i]
+			for (ci = 1; ci <= 7; ci++) {
+				c = cols[ci]
+				ca = cell(s SUBSEP "rsync" SUBSEP c, c); stat(s SUBSEP "rsync" SUBSEP c)
+				ma = N ? MED : "-"
+				cb = cell(s SUBSEP "ours" SUBSEP c, c); stat(s SUBSEP "ours" SUBSEP c)
+				mb = N ? MED : "-"
+				r = (ma == "-" || mb == "-" || ma == 0) ? "-" : sprintf("%.2f", mb / ma)
+				printf "C\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s, c, ca, cb, r, ma, mb
+			}
+			split("rsync ours", tools, " ")
+			for (ti = 1; ti <= 2; ti++) {
+				k = s SUBSEP tools[ti]
+				t = sprintf("%d/%d ok", okc[k], total[k])
+				if (fails[k] != "") t = t " (failed: " fails[k] ")"
+				printf "R\t%s\t%s\t%s\n", s, tools[ti], t
+			}
+		}
+	}' "$1"
+}
+
+# bench_machine: Markdown lines describing this machine
+bench_machine() {
+	local cpu fs
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)
+	[ -n "$cpu" ] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | sed -n 1p)
+	fs=$(df -PT "$1" 2>/dev/null | awk 'NR == 2 { print $2 " (" $1 ")" }')
+	printf -- '- CPU: %s, nproc %s\n' "${cpu:-unknown}" "$(nproc)"
+	printf -- '- kernel: %s %s\n' "$(uname -sr)" "$(uname -m)"
+	printf -- '- memory (`free -g`):\n\n'
+	free -g | sed 's/^/      /'
+	printf '\n- work directory filesystem: %s\n' "${fs:-unknown}"
+}
+
+# bench_git_rev: short commit of the checkout, "-dirty" appended when it has local changes;
+# read-only (no index refresh)
+bench_git_rev() {
+	local rev
+	rev=$(git rev-parse --short HEAD 2>/dev/null) || {
+		echo "none (no commit yet)"
+		return
+	}
+	if [ -n "$(git --no-optional-locks status --porcelain 2>/dev/null)" ]; then
+		rev="$rev-dirty"
+	fi
+	echo "$rev"
+}
+
+# ---------------------------------------------------------------------------------------------
+# SSH scenarios (pending). run.sh skips scenarios whose transport is "ssh" unless
+# bench_ssh_ready succeeds. To wire them up:
+#   bench_ssh_ready      source tests/lib/sshd.sh, sshd_start a loopback sshd (user, key,
+#                        known_hosts in $BENCH_WORK/ssh), export what bench_ssh_spec needs;
+#                        return 0 when SSH runs are possible.
+#   bench_ssh_spec PATH  print the remote form of a local PATH (USER@127.0.0.1:PATH)
+#   bench_ssh_rsh        print the -e/--rsh value for both tools (port, key, known_hosts,
+#                        ConnectTimeout=5 as in the guide); wrap it with bench_relay_rsh to count
+#                        the bytes on the wire.
+#   bench_relay_rsh RSH FILE
+#                        print an --rsh value that runs RSH through a byte-counting relay and
+#                        writes "sent N bytes  received N bytes" (client's view) to FILE, which
+#                        run.sh then reads with bench_parse_bytes like any --stats output. Both
+#                        tools must use the same relay so the counts are comparable (with the
+#                        built-in libssh2 transport of xroad-replicate the relay has to sit on
+#                        the TCP path instead, e.g. a counting TCP forwarder in front of sshd).
+#   bench_ssh_stop       stop the sshd started by bench_ssh_ready.
+# Until then they report "not run" and produce no numbers.
+bench_ssh_ready() {
+	BENCH_SSH_NOTE="SSH transport not wired into the benchmark yet (bench_ssh_* hooks in bench/lib.sh; needs tests/lib/sshd.sh)"
+	return 1
+}
+
+bench_ssh_spec() {
+	bench_die "bench_ssh_spec: SSH scenarios are not implemented yet"
+}
+
+bench_ssh_rsh() {
+	bench_die "bench_ssh_rsh: SSH scenarios are not implemented yet"
+}
+
+bench_relay_rsh() {
+	bench_die "bench_relay_rsh: the byte-counting relay is not implemented yet"
+}
+
+bench_ssh_stop() {
+	:
+}

@@ -1,0 +1,512 @@
+#!/bin/bash
+# bench/run.sh - benchmark the command under test (XR_CMD) against rsync, interleaved.
+#
+#   bench/run.sh [--quick] [--rounds N] [--only REGEX] [--timeout SEC] [--keep] [--no-verify]
+#
+#   --quick       3 rounds, large tree 2,000 files / 200 MiB with a 50 MiB file (~3 min)
+#                 (default: full, 5 rounds, 10,000 files / ~1 GB with a 200 MiB file)
+#   --rounds N    override the number of rounds
+#   --only REGEX  run only scenarios whose name matches REGEX (grep -E)
+#   --timeout SEC kill a run (its whole process group) after SEC seconds (quick 120, full 600)
+#   --keep        keep bench/work/ (trees are reused by the next run with the same parameters)
+#   --no-verify   skip the check that DEST equals SRC after each run
+#
+# Environment:
+#   XR_CMD        command under test, split on blanks (default "build/xroad-replicate pull");
+#                 XR_CMD=rsync validates the harness (all ratios should be ~1.0)
+#   BENCH_WORK    work directory (default bench/work, gitignored)
+#   BENCH_SEED    seed of the generated trees (default 1)
+#   BENCH_RESULTS where reports go (default bench/results)
+#   BENCH_XROAD_LIB    the X-Road tree library (default tests/lib/xroad_tree.sh)
+#   BENCH_XROAD_LOG=0  do not pass --log-file to the X-Road scenarios (then no byte counts:
+#                 -q silences --stats)
+#
+# Writes bench/results/<UTC stamp>-<quick|full>.{md,png,tsv} and updates latest.{md,png}.
+# See bench/README.md for what is measured and how.
+# shellcheck disable=SC2016  # backticks in printf formats are Markdown, not expansions
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH")
+cd "$ROOT"
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+
+MODE=full
+ROUNDS=
+ONLY=
+TIMEOUT=
+KEEP=0
+VERIFY=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) MODE=quick; shift ;;
+	--full) MODE=full; shift ;;
+	--rounds) ROUNDS=$2; shift 2 ;;
+	--only) ONLY=$2; shift 2 ;;
+	--timeout) TIMEOUT=$2; shift 2 ;;
+	--keep) KEEP=1; shift ;;
+	--no-verify) VERIFY=0; shift ;;
+	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) bench_die "unknown argument: $1 (see --help)" ;;
+	esac
+done
+
+if [ "$MODE" = quick ]; then
+	: "${ROUNDS:=3}" "${TIMEOUT:=120}"
+	LARGE_FILES=2000 LARGE_MB=200 LARGE_BIG_MB=50
+else
+	: "${ROUNDS:=5}" "${TIMEOUT:=600}"
+	LARGE_FILES=10000 LARGE_MB=1000 LARGE_BIG_MB=200
+fi
+SEED=${BENCH_SEED:-1}
+XR_CMD=${XR_CMD:-build/xroad-replicate pull}
+read -r -a XR <<<"$XR_CMD"
+WORK=${BENCH_WORK:-$BENCH/work}
+RESULTS=${BENCH_RESULTS:-$BENCH/results}
+T_START=$(date +%s)
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios. One per line: NAME TREE TRANSPORT SRC DEST DESCRIPTION...
+#   TREE       xroad: an X-Road /etc/xroad tree (tests/lib/xroad_tree.sh), guide's options
+#              large: gen_large.sh tree, rsync -a --delete
+#   TRANSPORT  local: SRC and DEST are local paths (both tools fork their own server side)
+#              ssh:   pulled over SSH from a loopback sshd (pending, see bench_ssh_* in lib.sh)
+#   SRC        the variant of the tree that is the source:
+#              base | resave | edit | newkey (xroad) | touched | bigrw (large)
+#   DEST       DEST before each run: empty (an empty directory) or base (a copy of base)
+SCENARIOS=$(cat <<'EOF'
+xroad-initial      xroad local base    empty  initial sync into an empty directory
+xroad-nochange     xroad local base    base   no change
+xroad-resave       xroad local resave  base   signer/keyconf.xml re-saved, same content, new mtime
+xroad-edit         xroad local edit    base   signer/keyconf.xml edited
+xroad-newkey       xroad local newkey  base   new key: a .p12 added and keyconf.xml updated
+large-initial      large local base    empty  initial sync into an empty directory
+large-nochange     large local base    base   no change
+large-touch        large local touched base   1 % of the files rewritten (whole content)
+large-bigrw        large local bigrw   base   1 MiB rewritten in the middle of big.bin
+xroad-ssh-nochange xroad ssh   base    base   no change, pulled over SSH
+xroad-ssh-newkey   xroad ssh   newkey  base   new key, pulled over SSH
+large-ssh-touch    large ssh   touched base   1 % of the files rewritten, pulled over SSH
+large-ssh-bigrw    large ssh   bigrw   base   1 MiB rewritten in big.bin, pulled over SSH
+EOF
+)
+
+# the guide's rsync options (IG-XLB §5) minus -e; --log-file goes to the work directory
+XROAD_OPTS=(-aqz --timeout=10 --delete-delay --exclude db.properties
+	--exclude /conf.d/node.ini --exclude '*.tmp' --exclude /postgresql --exclude /globalconf
+	--exclude /gpghome --delay-updates)
+XROAD_FILTERS=(--exclude db.properties --exclude /conf.d/node.ini --exclude '*.tmp'
+	--exclude /postgresql --exclude /globalconf --exclude /gpghome)
+LARGE_OPTS=(-a --delete --stats)
+
+# ---------------------------------------------------------------------------------------------
+# Preconditions
+
+command -v rsync >/dev/null || bench_die "rsync not found"
+command -v "${XR[0]}" >/dev/null 2>&1 ||
+	bench_die "XR_CMD: '${XR[0]}' not found or not executable (run make, or set XR_CMD)"
+command -v cc >/dev/null || bench_die "cc not found (needed for bench/rusage.c)"
+command -v gnuplot >/dev/null || bench_msg "gnuplot not found: no plot will be made"
+
+mkdir -p "$WORK" "$WORK/trees" "$WORK/run" "$RESULTS"
+RUSAGE=$WORK/rusage
+if [ ! -x "$RUSAGE" ] || [ "$BENCH/rusage.c" -nt "$RUSAGE" ]; then
+	cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$RUSAGE" "$BENCH/rusage.c" ||
+		bench_die "cannot compile bench/rusage.c"
+fi
+
+XROAD_LIB=${BENCH_XROAD_LIB:-$ROOT/tests/lib/xroad_tree.sh}
+XROAD_NOTE=
+if [ -f "$XROAD_LIB" ]; then
+	# shellcheck source=/dev/null
+	. "$XROAD_LIB" || XROAD_NOTE="tests/lib/xroad_tree.sh failed to load"
+	set -euo pipefail	# in case the library changed the shell options
+	for f in xroad_tree xroad_resave_keyconf xroad_edit_keyconf xroad_add_key; do
+		declare -F "$f" >/dev/null || XROAD_NOTE="tests/lib/xroad_tree.sh has no $f"
+	done
+else
+	XROAD_NOTE="tests/lib/xroad_tree.sh is not present"
+fi
+SSH_OK=0
+BENCH_SSH_NOTE=
+if grep -q ' ssh ' <<<"$SCENARIOS" && bench_ssh_ready; then
+	SSH_OK=1
+fi
+
+# parse the table once: S_TREE[NAME] S_TRANSPORT S_SRC S_DEST S_DESC; select ACTIVE (to run)
+# and SKIPPED ("name|reason")
+declare -A S_TREE S_TRANSPORT S_SRC S_DEST S_DESC
+ACTIVE=()
+SKIPPED=()
+while read -r name tree transport src dest desc; do
+	[ -n "$name" ] || continue
+	S_TREE[$name]=$tree
+	S_TRANSPORT[$name]=$transport
+	S_SRC[$name]=$src
+	S_DEST[$name]=$dest
+	S_DESC[$name]=$desc
+	if [ -n "$ONLY" ] && ! grep -qE -- "$ONLY" <<<"$name"; then
+		continue
+	fi
+	if [ "$tree" = xroad ] && [ -n "$XROAD_NOTE" ]; then
+		SKIPPED+=("$name|$XROAD_NOTE")
+	elif [ "$transport" = ssh ] && [ "$SSH_OK" != 1 ]; then
+		SKIPPED+=("$name|${BENCH_SSH_NOTE:-SSH not available}")
+	else
+		ACTIVE+=("$name")
+	fi
+done <<<"$SCENARIOS"
+[ ${#ACTIVE[@]} -gt 0 ] || bench_die "no scenario to run: $(printf '%s; ' "${SKIPPED[@]}")"
+
+uses_tree() {
+	local s
+	for s in "${ACTIVE[@]}"; do
+		[ "${S_TREE[$s]}" = "$1" ] && return 0
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Trees (generated once per parameter set; outside every timed part)
+
+LARGE_T=$WORK/trees/large-$LARGE_FILES-$LARGE_MB-$LARGE_BIG_MB-s$SEED
+XROAD_T=$WORK/trees/xroad-s$SEED
+
+make_large() {
+	[ -f "$LARGE_T/.complete" ] && { bench_msg "reusing $LARGE_T"; return; }
+	rm -rf "$LARGE_T"
+	mkdir -p "$LARGE_T"
+	bench_msg "generating large tree ($LARGE_FILES files, $LARGE_MB MiB, big.bin $LARGE_BIG_MB MiB)"
+	"$BENCH/gen_large.sh" --files "$LARGE_FILES" --mb "$LARGE_MB" --big-mb "$LARGE_BIG_MB" \
+		"$LARGE_T/base" "$SEED"
+	# variants share the unchanged files with base through hard links; gen_large.sh replaces
+	# (rename) or un-links (big.bin) what it changes, so base stays intact. The tools only
+	# read SRC.
+	cp -al "$LARGE_T/base" "$LARGE_T/touched"
+	"$BENCH/gen_large.sh" --touch "$LARGE_T/touched" "$SEED-touch"
+	cp -al "$LARGE_T/base" "$LARGE_T/bigrw"
+	"$BENCH/gen_large.sh" --rewrite-big "$LARGE_T/bigrw" "$SEED-bigrw"
+	touch "$LARGE_T/.complete"
+}
+
+make_xroad() {
+	[ -f "$XROAD_T/.complete" ] && { bench_msg "reusing $XROAD_T"; return; }
+	rm -rf "$XROAD_T"
+	mkdir -p "$XROAD_T"
+	bench_msg "generating X-Road tree"
+	xroad_tree "$XROAD_T/base" "$SEED"
+	cp -a "$XROAD_T/base" "$XROAD_T/resave"
+	xroad_resave_keyconf "$XROAD_T/resave"
+	cp -a "$XROAD_T/base" "$XROAD_T/edit"
+	xroad_edit_keyconf "$XROAD_T/edit"
+	cp -a "$XROAD_T/base" "$XROAD_T/newkey"
+	xroad_add_key "$XROAD_T/newkey"
+	touch "$XROAD_T/.complete"
+}
+
+uses_tree large && make_large
+uses_tree xroad && make_xroad
+
+tree_dir() {
+	if [ "$1" = large ]; then echo "$LARGE_T"; else echo "$XROAD_T"; fi
+}
+
+tree_desc() {
+	local d=$1
+	find "$d" -type f -printf '%s\n' | awk -v d="$(find "$d" -type d | wc -l)" \
+		'{ n++; t += $1 } END { printf "%d files, %d directories, %.1f MiB", n, d, t / 1048576 }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# One measured run
+
+DEST=$WORK/dest
+declare -A HUNG	# "SCENARIO|TOOL" that hit --timeout: not run again
+RUN=$WORK/run
+RAW=$RUN/raw.tsv
+printf '%s\n' "$BENCH_RAW_HEADER" >"$RAW"
+
+# restore_dest TREE STATE: rebuild DEST from scratch in STATE (empty | base) - untimed. Always
+# the full removal and, for base, a full copy, so every run of every tool starts from the same
+# situation (fresh files, same amount of page cache just freed and just written).
+restore_dest() {
+	rm -rf "$DEST"
+	case $2 in
+	empty) mkdir "$DEST" ;;
+	base) cp -a "$(tree_dir "$1")/base" "$DEST" ;;
+	*) bench_die "unknown DEST state $2" ;;
+	esac
+}
+
+# tool_cmd TOOL TREE: fill CMD with the command line of TOOL (rsync | ours) for TREE, without
+# SRC and DEST
+tool_cmd() {
+	local opts
+	if [ "$2" = xroad ]; then
+		opts=("${XROAD_OPTS[@]}")
+		[ "${BENCH_XROAD_LOG:-1}" = 0 ] || opts+=("--log-file=$RUN/tool.log")
+	else
+		opts=("${LARGE_OPTS[@]}")
+	fi
+	if [ "$1" = rsync ]; then
+		CMD=(rsync "${opts[@]}")
+	else
+		CMD=("${XR[@]}" "${opts[@]}")
+	fi
+}
+
+# measure ROUND SCENARIO TOOL [warmup]: run TOOL once for SCENARIO, append a line to $RAW
+# (unless warmup). Returns 0 when the run succeeded and DEST verified.
+measure() {
+	local round=$1 scen=$2 tool=$3 warm=${4:-}
+	local tree transport src dest sdir rc verify sent recv load
+	tree=${S_TREE[$scen]}
+	transport=${S_TRANSPORT[$scen]}
+	src=${S_SRC[$scen]}
+	dest=${S_DEST[$scen]}
+	sdir=$(tree_dir "$tree")/$src
+	[ "$transport" = local ] || bench_die "$scen: transport $transport not implemented"
+	if [ -n "${HUNG[$scen|$tool]:-}" ]; then	# it hung before: do not wait again
+		[ -n "$warm" ] || printf '%s\t%s\t%s\ttimeout\tskipped%s\n' "$round" "$scen" "$tool" \
+			"$(printf '\t-%.0s' {6..16})" >>"$RAW"
+		return 1
+	fi
+	tool_cmd "$tool" "$tree"
+
+	restore_dest "$tree" "$dest"
+	rm -f "$RUN/ru" "$RUN/out" "$RUN/err" "$RUN/tool.log" "$RUN/verify"
+	sync	# flush the restore's dirty pages; caches stay warm for both tools
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	rc=0
+	"$RUSAGE" -t "$TIMEOUT" -o "$RUN/ru" -- "${CMD[@]}" "$sdir/" "$DEST/" \
+		>"$RUN/out" 2>"$RUN/err" </dev/null || rc=$?
+	[ -s "$RUN/ru" ] || bench_die "$scen/$tool: rusage produced no output: $(tail -n 3 "$RUN/err")"
+	if [ "$(bench_kv "$RUN/ru" timed_out)" = 1 ]; then
+		rc=timeout
+		HUNG[$scen|$tool]=1
+	fi
+	verify=skipped
+	if [ "$rc" = 0 ] && [ "$VERIFY" = 1 ]; then
+		local filt=()
+		[ "$tree" = xroad ] && filt=("${XROAD_FILTERS[@]}")
+		# content (-c) and metadata (-a) of every file, extra files (--delete)
+		if rsync -anic --delete "${filt[@]}" "$sdir/" "$DEST/" >"$RUN/verify" 2>&1 &&
+			[ ! -s "$RUN/verify" ]; then
+			verify=ok
+		else
+			verify=differs
+		fi
+	elif [ "$rc" = 0 ]; then
+		verify=ok	# --no-verify: trusted
+	fi
+	if [ "$tree" = xroad ]; then
+		read -r sent recv < <(bench_parse_bytes "$RUN/tool.log")
+	else
+		read -r sent recv < <(bench_parse_bytes "$RUN/out")
+	fi
+	if [ "$rc" != 0 ] || [ "$verify" != ok ]; then
+		local keep="$RUN/fail-$scen-$tool-r$round"
+		mkdir -p "$keep"
+		cp "$RUN/ru" "$RUN/out" "$RUN/err" "$keep/" 2>/dev/null || true
+		cp "$RUN/verify" "$keep/" 2>/dev/null || true
+		bench_msg "$scen/$tool${warm:+ (warm-up)}: FAILED exit=$rc verify=$verify" \
+			"(details in $keep): $(head -c 300 "$RUN/err" | tr '\n' ' ')" \
+			"$(head -n 3 "$RUN/verify" 2>/dev/null | tr '\n' ' ')"
+	fi
+	if [ -z "$warm" ]; then
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+			"$round" "$scen" "$tool" "$rc" "$verify" \
+			"$(bench_kv "$RUN/ru" wall_s)" "$(bench_kv "$RUN/ru" cpu_s)" \
+			"$(bench_kv "$RUN/ru" tree_rss_kb)" "$(bench_kv "$RUN/ru" client_rss_kb)" \
+			"$(bench_kv "$RUN/ru" server_rss_kb)" "$(bench_kv "$RUN/ru" client_cpu_s)" \
+			"$(bench_kv "$RUN/ru" server_cpu_s)" "$(bench_kv "$RUN/ru" nprocs)" \
+			"$sent" "$recv" "$load" >>"$RAW"
+	fi
+	[ "$rc" = 0 ] && [ "$verify" = ok ]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Warm-up (untimed): one initial sync per tree and tool, so binaries, libraries and SRC are in
+# the page cache before the first measured run.
+
+for tree in large xroad; do
+	uses_tree "$tree" || continue
+	ws=
+	for s in "${!S_TREE[@]}"; do
+		if [ "${S_TREE[$s]}" = "$tree" ] && [ "${S_TRANSPORT[$s]}" = local ] &&
+			[ "${S_DEST[$s]}" = empty ]; then
+			ws=$s
+		fi
+	done
+	[ -n "$ws" ] || continue
+	for tool in rsync ours; do
+		bench_msg "warm-up: $ws/$tool"
+		measure 0 "$ws" "$tool" warmup || true
+	done
+done
+
+# ---------------------------------------------------------------------------------------------
+# Rounds: every scenario, both tools back to back; the order alternates (odd rounds rsync
+# first, even rounds XR_CMD first) so neither tool always runs first.
+
+for ((r = 1; r <= ROUNDS; r++)); do
+	for scen in "${ACTIVE[@]}"; do
+		if ((r % 2)); then order=(rsync ours); else order=(ours rsync); fi
+		for tool in "${order[@]}"; do
+			measure "$r" "$scen" "$tool" || true
+		done
+	done
+	bench_msg "round $r/$ROUNDS done ($(( $(date +%s) - T_START )) s elapsed)"
+done
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+BASE=$STAMP-$MODE
+MD=$RESULTS/$BASE.md
+PNG=$RESULTS/$BASE.png
+DAT=$RUN/ratios.dat
+cp "$RAW" "$RESULTS/$BASE.tsv"
+XR_NAME=$(basename "${XR[0]}")
+[ "$XR_NAME" = rsync ] && XR_NAME="rsync (as XR_CMD)"
+
+# statistics of all runs, computed once (see bench_table in lib.sh)
+declare -A CELL_A CELL_B RATIO RUNS
+while IFS=$'\t' read -r kind s c x y z _ _; do
+	if [ "$kind" = C ]; then
+		CELL_A["$s|$c"]=$x
+		CELL_B["$s|$c"]=$y
+		RATIO["$s|$c"]=$z
+	else
+		RUNS["$s|$c"]=$x
+	fi
+done < <(bench_table "$RAW")
+
+# row SCEN COL LABEL: one Markdown table row of a scenario table
+row() {
+	printf '| %s | %s | %s | %s |\n' "$3" "${CELL_A["$1|$2"]:--}" "${CELL_B["$1|$2"]:--}" \
+		"${RATIO["$1|$2"]:--}"
+}
+
+# medcell SCEN COL TOOL: the median alone (the part of a cell before " [")
+medcell() {
+	local v
+	if [ "$3" = rsync ]; then v=${CELL_A["$1|$2"]:--}; else v=${CELL_B["$1|$2"]:--}; fi
+	printf '%s' "${v%% \[*}"
+}
+
+RSYNC_VER=$(rsync --version 2>&1 | sed -n 1p | tr -s ' ')
+XR_VER=$("${XR[0]}" --version 2>&1 | sed -n 1p | tr -s ' ' || true)
+ELAPSED=$(( $(date +%s) - T_START ))
+
+{
+	printf '# Benchmark: %s vs rsync (%s)\n\n' "$XR_NAME" "$MODE"
+	if [ "${XR[0]}" = rsync ]; then
+		printf '> **Harness validation run**: XR_CMD is rsync itself, so both columns measure\n'
+		printf '> rsync and every ratio should be close to 1.00. No xroad-replicate figures here.\n\n'
+	fi
+	printf -- '- date: %s (UTC %s)\n' "$(date '+%Y-%m-%d %H:%M:%S %Z')" "$STAMP"
+	printf -- '- git commit: %s\n' "$(bench_git_rev)"
+	printf -- '- XR_CMD: `%s` — %s\n' "$XR_CMD" "${XR_VER:-version unknown}"
+	printf -- '- rsync: `%s` — %s\n' "$(command -v rsync)" "$RSYNC_VER"
+	printf -- '- mode: %s, %s rounds, run time %d s (generation, restores and verification included)\n' \
+		"$MODE" "$ROUNDS" "$ELAPSED"
+	printf -- '- load average (1 min) just before the measured runs: %s\n' \
+		"$(awk -F'\t' 'NR > 1 { if (n++ == 0 || $16 < lo) lo = $16; if ($16 > hi) hi = $16 }
+			END { if (n) printf "%s–%s", lo, hi; else printf "-" }' "$RAW")"
+	bench_machine "$WORK"
+	printf '\n## Trees\n\n'
+	if uses_tree large; then
+		printf -- '- large (`gen_large.sh --files %s --mb %s --big-mb %s`, seed %s): %s; ' \
+			"$LARGE_FILES" "$LARGE_MB" "$LARGE_BIG_MB" "$SEED" "$(tree_desc "$LARGE_T/base")"
+		printf 'options for both tools: `%s`\n' "${LARGE_OPTS[*]}"
+	fi
+	if uses_tree xroad; then
+		printf -- '- xroad (`xroad_tree`, seed %s): %s; options for both tools: `%s%s`\n' \
+			"$SEED" "$(tree_desc "$XROAD_T/base")" "$(printf '%q ' "${XROAD_OPTS[@]}" | sed 's/ $//')" \
+			"$([ "${BENCH_XROAD_LOG:-1}" = 0 ] || printf ' --log-file=WORK/tool.log')"
+	fi
+	cat <<'EOF'
+
+## How to read
+
+- Each scenario ran once per round for each tool, back to back, alternating which tool goes
+  first; DEST was restored to the scenario's starting state before every run (untimed) and
+  `sync` flushed dirty pages; no cache was dropped, so both tools see the same warm page cache.
+- "median [min–max]" over the successful runs; a run counts only if it exited 0 and DEST then
+  matched SRC (`rsync -anic --delete`, content and metadata). Ratio = median(ours) /
+  median(rsync); below 1.00 means ours is faster/smaller.
+- wall: fork to exit of the client. CPU: user+system of the whole process tree (client plus
+  everything it forked and reaped), a sum. RSS client: peak RSS (VmHWM) of the client process.
+  RSS server: the largest peak RSS of any process the client forked (for local runs: rsync's
+  receiver/generator, or the local serve side) — a max over processes, not a sum.
+- bytes: the tool's own "sent N bytes  received N bytes" (`--stats` for the large tree, the
+  `--log-file` summary line for the X-Road tree, since `-q` silences `--stats`); "-" when the
+  tool printed none. For local runs this is the protocol stream through the local pipe.
+
+EOF
+	printf '## Summary\n\n'
+	printf '| scenario | wall rsync (s) | wall %s (s) | wall ratio | CPU ratio | RSS client ratio | RSS server ratio |\n' "$XR_NAME"
+	printf '|---|---:|---:|---:|---:|---:|---:|\n'
+	: >"$DAT"
+	for scen in "${ACTIVE[@]}"; do
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$scen" \
+			"$(medcell "$scen" 6 rsync)" "$(medcell "$scen" 6 ours)" \
+			"${RATIO["$scen|6"]:--}" "${RATIO["$scen|7"]:--}" "${RATIO["$scen|9"]:--}" \
+			"${RATIO["$scen|10"]:--}"
+		printf '%s %s %s\n' "$scen" "${RATIO["$scen|6"]:--}" "${RATIO["$scen|7"]:--}" >>"$DAT"
+	done
+	printf '\n![wall and CPU ratio per scenario](%s)\n\n' "$BASE.png"
+	printf '## Scenarios\n'
+	for scen in "${ACTIVE[@]}"; do
+		printf '\n### %s — %s\n\n' "$scen" "${S_DESC[$scen]}"
+		printf 'tree %s, %s, SRC = %s, DEST before each run = %s. Runs: rsync %s; %s %s.\n\n' \
+			"${S_TREE[$scen]}" "${S_TRANSPORT[$scen]}" "${S_SRC[$scen]}" \
+			"${S_DEST[$scen]}" "${RUNS["$scen|rsync"]:-0/0 ok}" "$XR_NAME" \
+			"${RUNS["$scen|ours"]:-0/0 ok}"
+		printf '| metric | rsync | %s | ratio |\n|---|---:|---:|---:|\n' "$XR_NAME"
+		row "$scen" 6 'wall (s)'
+		row "$scen" 7 'CPU user+sys, tree (s)'
+		row "$scen" 9 'peak RSS client (MiB)'
+		row "$scen" 10 'peak RSS server, max (MiB)'
+		row "$scen" 13 'processes'
+		row "$scen" 14 'bytes sent'
+		row "$scen" 15 'bytes received'
+	done
+	if [ ${#SKIPPED[@]} -gt 0 ]; then
+		printf '\n## Not run\n\n'
+		for s in "${SKIPPED[@]}"; do
+			printf -- '- %s: %s\n' "${s%%|*}" "${s#*|}"
+		done
+	fi
+	printf '\n## Raw data\n\n`%s.tsv`: one line per measured run (%s).\n' "$BASE" \
+		"$(head -n 1 "$RAW" | tr '\t' ' ')"
+} >"$MD"
+
+rm -f "$RESULTS/latest.png"
+plotted=0
+if ! command -v gnuplot >/dev/null; then
+	bench_msg "no plot: gnuplot not installed"
+elif ! awk '$2 != "-" { found = 1 } END { exit !found }' "$DAT"; then
+	bench_msg "no plot: no scenario has results for both tools"
+else
+	title="$XR_NAME / rsync, median/median ($MODE, $ROUNDS rounds)"
+	if gnuplot -e "datafile='$DAT'; outfile='$PNG'; plottitle='$title'" "$BENCH/plot.gp"; then
+		cp "$PNG" "$RESULTS/latest.png"
+		plotted=1
+	else
+		bench_msg "gnuplot failed; no plot"
+	fi
+fi
+if [ "$plotted" = 0 ]; then
+	sed -i "s|^!\[wall and CPU ratio per scenario\]($BASE.png)\$|(no plot: no scenario has results for both tools, or gnuplot failed)|" "$MD"
+fi
+sed "s|($BASE.png)|(latest.png)|" "$MD" >"$RESULTS/latest.md"
+
+bench_ssh_stop
+if [ "$KEEP" = 0 ]; then
+	rm -rf "$WORK/trees" "$DEST"
+fi
+bench_msg "done in $(( $(date +%s) - T_START )) s: $MD"

@@ -1,0 +1,1605 @@
+/*
+ * commit.c - the destination: lock, staging, journaled all-or-nothing commit.
+ *
+ * The layout, the commit order and recovery are described in commit.h.
+ * Notes on the implementation:
+ *   - The journal is binary, little-endian:
+ *       header  "XRJL" u16 version(1) u16 reserved(0) u32 count u32 reserved(0)
+ *               u64 XXH3-64 of the 16 bytes before it
+ *       record  u32 len, u64 XXH3-64 of the payload, payload[len]:
+ *               u8 op, u8 type, u8 flags, u8 reserved(0), u32 stage_id,
+ *               u32 mode, u32 uid, u32 gid, u32 mtime_nsec, u64 size,
+ *               i64 mtime_sec, u64 rdev, u16 pathlen, u16 linklen,
+ *               path, link
+ *     It holds the operations already in application order, so a replay
+ *     simply runs them again.  Every record is checked on parse (checksum,
+ *     lengths, path validity, op/type/flag ranges) and a journal that fails
+ *     any check is refused as a whole, never applied in part.
+ *   - Every operation is idempotent and guarded by a type check, so a replay
+ *     from any point converges: a REMOVE or DELETE acts only while the entry
+ *     has the recorded type, MKDIR accepts an existing directory, RENAME
+ *     skips a staged name that is gone, META skips a missing entry.
+ *   - META records carry their own XR_JF_* flags (which attributes, root or
+ *     not), so a replay needs no options.  Without -p a META leaves the
+ *     mode as it is, a new directory gets the sender's mode & ~umask (as
+ *     rsync), an updated file keeps the mode of the file it replaces.
+ *   - With -t, every existing directory whose entries change gets a META
+ *     that restores its current (the sender's) mtime after the change.
+ *   - Fault points (XR_FAULTS builds) sit before and after every write,
+ *     fsync, rename, unlink and mkdir and around each applied operation.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "xr/commit.h"
+#include "xr/err.h"
+#include "xr/filter.h"
+#include "xr/fs.h"
+#include "xr/log.h"
+
+#define JOURNAL_NAME "journal"
+#define JOURNAL_TMP "journal.tmp"
+#define JOURNAL_MAGIC "XRJL"
+#define JOURNAL_VERSION 1
+#define JHDR_SIZE 24
+#define JREC_HDR 12
+#define JREC_FIXED 52
+#define JREC_MAX (JREC_FIXED + 2 * XR_PATH_MAX)
+
+struct xr_txn {
+	struct xr_dest *d;
+	struct xr_meta_opts mo;
+	struct xr_journal_op *ops;	/* recorded, in call order */
+	size_t n, cap;
+	uint32_t next_id;		/* next stage file name */
+};
+
+/* --- fault points ------------------------------------------------------ */
+
+#ifdef XR_FAULTS
+/*
+ * Counts receiver filesystem steps while XR_FAULT_AT or XR_FAULT_TRACE is
+ * set; XR_FAULT_AT=N kills the process (or, with XR_FAULT_MODE=fail, fails
+ * with EIO) at the N-th.  Returns 0 or XR_EFILEIO with errno EIO.
+ */
+int xr_fault_point(const char *step)
+{
+	/* test-only, process-wide by design (see commit.h) */
+	static unsigned long count;
+	const char *at, *mode, *trace;
+	unsigned long n;
+
+	trace = getenv("XR_FAULT_TRACE");
+	at = getenv("XR_FAULT_AT");
+	if (trace && strcmp(trace, "1") != 0)
+		trace = NULL;
+	if (at && !*at)
+		at = NULL;
+	if (!trace && !at)
+		return 0;	/* counting starts with the first step under test */
+	count++;
+	if (trace)
+		fprintf(stderr, "fault-point %lu %s\n", count, step);
+	if (!at)
+		return 0;
+	n = strtoul(at, NULL, 10);
+	if (n != count)
+		return 0;
+	mode = getenv("XR_FAULT_MODE");
+	if (!mode || !*mode || strcmp(mode, "kill") == 0)
+		_exit(99);
+	errno = EIO;
+	return XR_EFILEIO;
+}
+#endif
+
+/* A fault point named "step path"; returns 0 or XR_EFILEIO (errno EIO). */
+static int fault(const char *step, const char *path)
+{
+#ifdef XR_FAULTS
+	char buf[XR_PATH_MAX + 64];
+
+	snprintf(buf, sizeof(buf), "%s %s", step, path ? path : "");
+	return xr_fault_point(buf);
+#else
+	(void)step;
+	(void)path;
+	return 0;
+#endif
+}
+
+/* --- small helpers ----------------------------------------------------- */
+
+/* Maps st_mode to enum xr_ftype (0 for unknown kinds). */
+static uint8_t ftype_of(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG: return XR_FT_REG;
+	case S_IFDIR: return XR_FT_DIR;
+	case S_IFLNK: return XR_FT_LINK;
+	case S_IFCHR: return XR_FT_CHR;
+	case S_IFBLK: return XR_FT_BLK;
+	case S_IFIFO: return XR_FT_FIFO;
+	case S_IFSOCK: return XR_FT_SOCK;
+	default: return 0;
+	}
+}
+
+/* Returns the process umask (commit runs single-threaded). */
+static mode_t get_umask(void)
+{
+	mode_t m = umask(022);
+
+	umask(m);
+	return m;
+}
+
+/* XR_JF_* attribute flags for the options o. */
+static uint8_t opts_flags(const struct xr_meta_opts *o)
+{
+	return (uint8_t)((o->perms ? XR_JF_PERMS : 0) | (o->times ? XR_JF_TIMES : 0) |
+			 (o->owner ? XR_JF_OWNER : 0) | (o->group ? XR_JF_GROUP : 0) |
+			 (o->is_root ? XR_JF_ROOT : 0));
+}
+
+/* Options equivalent to XR_JF_* flags. */
+static struct xr_meta_opts flags_opts(uint8_t f)
+{
+	struct xr_meta_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.perms = f & XR_JF_PERMS;
+	o.times = f & XR_JF_TIMES;
+	o.owner = f & XR_JF_OWNER;
+	o.group = f & XR_JF_GROUP;
+	o.is_root = f & XR_JF_ROOT;
+	o.numeric_ids = true;
+	return o;
+}
+
+/* True if path is "." or a valid relative path. */
+static bool path_or_root_ok(const char *path)
+{
+	return path && (strcmp(path, ".") == 0 || xr_path_valid(path));
+}
+
+/* True if path is a valid relative path naming an entry below the root. */
+static bool entry_path_ok(const char *path)
+{
+	return path && strcmp(path, ".") != 0 && xr_path_valid(path);
+}
+
+/* Returns a new string with the parent of path ("." for a top-level name). */
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+}
+
+/* Frees the strings of one op. */
+static void op_clear(struct xr_journal_op *op)
+{
+	free(op->e.path);
+	free(op->e.link);
+	op->e.path = NULL;
+	op->e.link = NULL;
+}
+
+void xr_journal_ops_free(struct xr_journal_op *ops, size_t n)
+{
+	if (!ops)
+		return;
+	for (size_t i = 0; i < n; i++)
+		op_clear(&ops[i]);
+	free(ops);
+}
+
+/*
+ * Appends an op to a growable array: a deep copy of e (NULL: none) with
+ * path.  Returns 0 or XR_ENOMEM.
+ */
+static int ops_push(struct xr_journal_op **ops, size_t *n, size_t *cap, uint8_t op, uint8_t type,
+		    uint8_t flags, uint32_t stage_id, const struct xr_entry *e, const char *path)
+{
+	struct xr_journal_op *o;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 32;
+		struct xr_journal_op *nops = realloc(*ops, ncap * sizeof(*nops));
+
+		if (!nops)
+			return XR_ENOMEM;
+		*ops = nops;
+		*cap = ncap;
+	}
+	o = &(*ops)[*n];
+	memset(o, 0, sizeof(*o));
+	if (e)
+		o->e = *e;
+	o->e.path = strdup(path);
+	o->e.link = (type == XR_FT_LINK && e && e->link) ? strdup(e->link) : NULL;
+	o->e.type = type;
+	o->e.has_hash = false;
+	o->e.dev = o->e.ino = 0;
+	if (!o->e.path || (type == XR_FT_LINK && e && e->link && !o->e.link)) {
+		op_clear(o);
+		return XR_ENOMEM;
+	}
+	o->op = op;
+	o->type = type;
+	o->flags = flags;
+	o->stage_id = stage_id;
+	(*n)++;
+	return 0;
+}
+
+/* Records one op in t. */
+static int txn_push(struct xr_txn *t, uint8_t op, uint8_t type, uint8_t flags, uint32_t stage_id,
+		    const struct xr_entry *e, const char *path)
+{
+	return ops_push(&t->ops, &t->n, &t->cap, op, type, flags, stage_id, e, path);
+}
+
+/* Formats a stage file name. */
+static void stage_name(uint32_t id, char buf[16])
+{
+	snprintf(buf, 16, "%u", id);
+}
+
+/* --- journal codec ----------------------------------------------------- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/*
+ * Serialises ops into a new buffer (*buf, *len).  Returns 0, XR_ENOMEM or
+ * XR_ELIMIT (a path or link too long to record).
+ */
+static int journal_encode(const struct xr_journal_op *ops, size_t n, uint8_t **buf, size_t *len)
+{
+	size_t total = JHDR_SIZE, pos;
+	uint8_t *b;
+
+	if (n > UINT32_MAX)
+		return XR_ELIMIT;
+	for (size_t i = 0; i < n; i++) {
+		size_t pl = strlen(ops[i].e.path), ll = ops[i].e.link ? strlen(ops[i].e.link) : 0;
+
+		if (pl > XR_PATH_MAX || ll > XR_PATH_MAX)
+			return XR_ELIMIT;
+		total += JREC_HDR + JREC_FIXED + pl + ll;
+	}
+	b = malloc(total);
+	if (!b)
+		return XR_ENOMEM;
+	memcpy(b, JOURNAL_MAGIC, 4);
+	put16(b + 4, JOURNAL_VERSION);
+	put16(b + 6, 0);
+	put32(b + 8, (uint32_t)n);
+	put32(b + 12, 0);
+	put64(b + 16, XXH3_64bits(b, 16));
+	pos = JHDR_SIZE;
+	for (size_t i = 0; i < n; i++) {
+		const struct xr_journal_op *o = &ops[i];
+		size_t pl = strlen(o->e.path), ll = o->e.link ? strlen(o->e.link) : 0;
+		uint8_t *r = b + pos + JREC_HDR;
+		size_t rl = JREC_FIXED + pl + ll;
+
+		r[0] = o->op;
+		r[1] = o->type;
+		r[2] = o->flags;
+		r[3] = 0;
+		put32(r + 4, o->stage_id);
+		put32(r + 8, o->e.mode);
+		put32(r + 12, o->e.uid);
+		put32(r + 16, o->e.gid);
+		put32(r + 20, o->e.mtime_nsec);
+		put64(r + 24, o->e.size);
+		put64(r + 32, (uint64_t)o->e.mtime_sec);
+		put64(r + 40, o->e.rdev);
+		put16(r + 48, (uint16_t)pl);
+		put16(r + 50, (uint16_t)ll);
+		memcpy(r + JREC_FIXED, o->e.path, pl);
+		if (ll)
+			memcpy(r + JREC_FIXED + pl, o->e.link, ll);
+		put32(b + pos, (uint32_t)rl);
+		put64(b + pos + 4, XXH3_64bits(r, rl));
+		pos += JREC_HDR + rl;
+	}
+	*buf = b;
+	*len = total;
+	return 0;
+}
+
+/* Checks one decoded op for sense; returns NULL or the reason it is invalid. */
+static const char *op_invalid(const struct xr_journal_op *o)
+{
+	bool root = strcmp(o->e.path, ".") == 0;
+
+	if (o->type < XR_FT_REG || o->type > XR_FT_SOCK)
+		return "bad entry type";
+	if (root ? !(o->op == 'A' || o->op == 'F') : !entry_path_ok(o->e.path))
+		return "invalid path";
+	if (o->e.mode > 07777 || o->e.mtime_nsec >= 1000000000u)
+		return "bad attribute";
+	if ((o->e.link != NULL) != (o->op == 'N' && o->type == XR_FT_LINK))
+		return "bad symlink target";
+	if (o->flags && o->op != 'A')
+		return "unexpected flags";
+	switch (o->op) {
+	case 'R':
+	case 'D':
+		return NULL;
+	case 'M':
+	case 'F':
+		return o->type == XR_FT_DIR ? NULL : "bad entry type";
+	case 'N':
+		return o->type == XR_FT_DIR ? "bad entry type" : NULL;
+	case 'A':
+		return (o->flags & ~XR_JF_ALL) ? "unknown flags" : NULL;
+	default:
+		return "unknown operation";
+	}
+}
+
+/*
+ * Parses a journal image; on failure *why says what is wrong.  Returns 0
+ * and an allocated array, or XR_ESTREAM (XR_ENOMEM when out of memory).
+ */
+static int journal_decode(const void *buf, size_t len, struct xr_journal_op **ops, size_t *n,
+			  const char **why)
+{
+	const uint8_t *b = buf;
+	struct xr_journal_op *v = NULL;
+	size_t count, pos, i = 0;
+	int rc = XR_ESTREAM;
+
+	*ops = NULL;
+	*n = 0;
+	*why = "truncated header";
+	if (len < JHDR_SIZE)
+		return XR_ESTREAM;
+	*why = "not a journal (bad magic)";
+	if (memcmp(b, JOURNAL_MAGIC, 4) != 0)
+		return XR_ESTREAM;
+	*why = "unsupported journal version";
+	if (get16(b + 4) != JOURNAL_VERSION || get16(b + 6) != 0 || get32(b + 12) != 0)
+		return XR_ESTREAM;
+	*why = "header checksum mismatch";
+	if (get64(b + 16) != XXH3_64bits(b, 16))
+		return XR_ESTREAM;
+	count = get32(b + 8);
+	*why = "truncated (fewer records than announced)";
+	if (count > (len - JHDR_SIZE) / (JREC_HDR + JREC_FIXED))
+		return XR_ESTREAM;
+	if (count) {
+		v = calloc(count, sizeof(*v));
+		if (!v) {
+			*why = "out of memory";
+			return XR_ENOMEM;
+		}
+	}
+	pos = JHDR_SIZE;
+	for (i = 0; i < count; i++) {
+		struct xr_journal_op *o = &v[i];
+		const uint8_t *r;
+		size_t rl, pl, ll;
+
+		*why = "truncated record";
+		if (len - pos < JREC_HDR)
+			goto out;
+		rl = get32(b + pos);
+		if (rl < JREC_FIXED || rl > JREC_MAX || len - pos - JREC_HDR < rl) {
+			*why = rl > JREC_MAX || rl < JREC_FIXED ? "bad record length"
+								: "truncated record";
+			goto out;
+		}
+		r = b + pos + JREC_HDR;
+		*why = "record checksum mismatch";
+		if (get64(b + pos + 4) != XXH3_64bits(r, rl))
+			goto out;
+		pl = get16(r + 48);
+		ll = get16(r + 50);
+		*why = "bad record length";
+		if (r[3] != 0 || pl == 0 || JREC_FIXED + pl + ll != rl)
+			goto out;
+		*why = "NUL in a name";
+		if (memchr(r + JREC_FIXED, '\0', pl + ll))
+			goto out;
+		o->op = r[0];
+		o->type = r[1];
+		o->flags = r[2];
+		o->stage_id = get32(r + 4);
+		o->e.type = r[1];
+		o->e.mode = get32(r + 8);
+		o->e.uid = get32(r + 12);
+		o->e.gid = get32(r + 16);
+		o->e.mtime_nsec = get32(r + 20);
+		o->e.size = get64(r + 24);
+		o->e.mtime_sec = (int64_t)get64(r + 32);
+		o->e.rdev = get64(r + 40);
+		o->e.path = strndup((const char *)r + JREC_FIXED, pl);
+		o->e.link = ll ? strndup((const char *)r + JREC_FIXED + pl, ll) : NULL;
+		if (!o->e.path || (ll && !o->e.link)) {
+			*why = "out of memory";
+			rc = XR_ENOMEM;
+			i++;
+			goto out;
+		}
+		if ((*why = op_invalid(o)) != NULL) {
+			i++;
+			goto out;
+		}
+		pos += JREC_HDR + rl;
+	}
+	*why = "trailing data after the last record";
+	if (pos != len)
+		goto out;
+	*why = NULL;
+	*ops = v;
+	*n = count;
+	return 0;
+out:
+	xr_journal_ops_free(v, count);
+	return rc;
+}
+
+int xr_journal_parse(const void *buf, size_t len, struct xr_journal_op **ops, size_t *n)
+{
+	const char *why;
+
+	return journal_decode(buf, len, ops, n, &why);
+}
+
+/* --- applying operations ------------------------------------------------ */
+
+/* Reports a failed step on path and returns XR_EFILEIO. */
+static int op_fail(const char *path, const char *what)
+{
+	xr_error("%s: %s: %s", path, what, strerror(errno));
+	return XR_EFILEIO;
+}
+
+/*
+ * Opens the parent of path.  Returns 0 with *dfd set, 1 when the parent is
+ * gone (ENOENT/ENOTDIR: nothing to do there), or a negative xr_err (reported).
+ */
+static int open_parent_or_gone(struct xr_dest *d, const char *path, int *dfd, const char **leaf)
+{
+	int rc = xr_fs_open_parent(d->rootfd, path, dfd, leaf);
+
+	if (rc == XR_EFILEIO && (errno == ENOENT || errno == ENOTDIR))
+		return 1;
+	if (rc == XR_EFILEIO)
+		return op_fail(path, "open parent directory");
+	return rc;
+}
+
+/* REMOVE or DELETE: removes path while it still has type o->type. */
+static int apply_remove(struct xr_dest *d, const struct xr_journal_op *o)
+{
+	const char *leaf, *path = o->e.path;
+	struct stat st;
+	int dfd = -1, rc;
+
+	rc = open_parent_or_gone(d, path, &dfd, &leaf);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = errno == ENOENT ? 0 : op_fail(path, "lstat");
+		goto out;
+	}
+	if (ftype_of(st.st_mode) != o->type)
+		goto out;	/* already replaced (or never ours): leave it */
+	if (o->type != XR_FT_DIR) {
+		if (unlinkat(dfd, leaf, 0) < 0 && errno != ENOENT)
+			rc = op_fail(path, o->op == 'D' ? "delete" : "remove");
+	} else if (o->op == 'R') {
+		rc = xr_fs_remove_tree(d->rootfd, path);
+	} else if (unlinkat(dfd, leaf, AT_REMOVEDIR) < 0) {
+		if (errno == ENOTEMPTY || errno == EEXIST)
+			xr_warn("cannot delete non-empty directory: %s", path);
+		else if (errno != ENOENT)
+			rc = op_fail(path, "delete directory");
+	}
+out:
+	close(dfd);
+	return rc;
+}
+
+/* MKDIR: creates path with mode 0700 (an existing directory is fine). */
+static int apply_mkdir(struct xr_dest *d, const struct xr_journal_op *o)
+{
+	const char *leaf, *path = o->e.path;
+	struct stat st;
+	int dfd = -1, rc;
+
+	rc = xr_fs_open_parent(d->rootfd, path, &dfd, &leaf);
+	if (rc < 0)
+		return rc == XR_EFILEIO ? op_fail(path, "open parent directory") : rc;
+	if (mkdirat(dfd, leaf, 0700) < 0) {
+		if (errno != EEXIST)
+			rc = op_fail(path, "create directory");
+		else if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = op_fail(path, "lstat");
+		else if (!S_ISDIR(st.st_mode)) {
+			xr_error("%s: create directory: exists and is not a directory", path);
+			rc = XR_EFILEIO;
+		}
+	}
+	close(dfd);
+	return rc;
+}
+
+/* RENAME: moves stage/<id> to path; a staged name already gone is done. */
+static int apply_rename(struct xr_dest *d, const struct xr_journal_op *o)
+{
+	const char *leaf, *path = o->e.path;
+	struct stat st;
+	char name[16];
+	int dfd = -1, rc;
+
+	stage_name(o->stage_id, name);
+	if (fstatat(d->stagefd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return op_fail(path, "lstat staged file");
+	}
+	rc = xr_fs_open_parent(d->rootfd, path, &dfd, &leaf);
+	if (rc < 0)
+		return rc == XR_EFILEIO ? op_fail(path, "open parent directory") : rc;
+	if (renameat(d->stagefd, name, dfd, leaf) < 0)
+		rc = op_fail(path, "rename into place");
+	close(dfd);
+	return rc;
+}
+
+/* META: applies the recorded attributes to path if it still has that type. */
+static int apply_meta(struct xr_dest *d, const struct xr_journal_op *o)
+{
+	const char *leaf, *path = o->e.path;
+	struct xr_meta_opts mo = flags_opts(o->flags);
+	struct xr_entry e = o->e;
+	struct stat st;
+	int dfd = -1, fd = -1, rc;
+
+	rc = open_parent_or_gone(d, path, &dfd, &leaf);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (strcmp(leaf, ".") == 0 ? fstat(dfd, &st) < 0
+				   : fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = errno == ENOENT ? 0 : op_fail(path, "lstat");
+		goto out;
+	}
+	if (ftype_of(st.st_mode) != o->type)
+		goto out;	/* replaced or deleted later in this commit */
+	/* without XR_JF_PERMS the mode stays; with KEEP_SGID an inherited setgid stays */
+	if (!mo.perms)
+		e.mode = st.st_mode & 07777;
+	else if (o->flags & XR_JF_KEEP_SGID)
+		e.mode |= st.st_mode & S_ISGID;
+	mo.perms = true;
+	if (o->type == XR_FT_REG || o->type == XR_FT_DIR) {
+		if (strcmp(leaf, ".") == 0)
+			fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+		else
+			fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+						       O_CLOEXEC);
+	}
+	if (fd >= 0) {
+		rc = xr_meta_apply_fd(fd, path, &e, &mo);
+		if (rc == 0 && o->type == XR_FT_REG && fsync(fd) < 0)
+			rc = op_fail(path, "fsync");
+	} else {
+		rc = xr_meta_apply_at(dfd, leaf, path, &e, &mo);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return rc;
+}
+
+/* FSYNC: fsyncs directory path (gone is fine: its parent is synced too). */
+static int apply_fsync(struct xr_dest *d, const struct xr_journal_op *o)
+{
+	int fd, rc = 0;
+
+	fd = xr_fs_open(d->rootfd, o->e.path, O_RDONLY | O_DIRECTORY, 0);
+	if (fd == XR_EFILEIO && (errno == ENOENT || errno == ENOTDIR))
+		return 0;
+	if (fd == XR_EUNSAFE)
+		return 0;	/* replaced by a symlink in this commit: nothing to sync */
+	if (fd < 0)
+		return op_fail(o->e.path, "open directory to fsync");
+	if (xr_fsync_dir(fd) < 0)
+		rc = op_fail(o->e.path, "fsync directory");
+	close(fd);
+	return rc;
+}
+
+/* Applies one journal op; returns 0 or a negative xr_err (reported). */
+static int apply_op(struct xr_dest *d, const struct xr_journal_op *o)
+{
+	switch (o->op) {
+	case 'R':
+	case 'D': return apply_remove(d, o);
+	case 'M': return apply_mkdir(d, o);
+	case 'N': return apply_rename(d, o);
+	case 'A': return apply_meta(d, o);
+	case 'F': return apply_fsync(d, o);
+	default: return XR_ESTREAM;
+	}
+}
+
+/* Applies a committed journal's ops in order; returns 0 or the first error. */
+static int apply_ops(struct xr_dest *d, const struct xr_journal_op *ops, size_t n)
+{
+	static const char *const names[] = {
+		['R'] = "remove", ['M'] = "mkdir", ['N'] = "rename",
+		['D'] = "delete", ['A'] = "meta",  ['F'] = "fsync",
+	};
+	char step[32];
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = ops[i].op < sizeof(names) / sizeof(names[0]) && names[ops[i].op]
+					 ? names[ops[i].op] : "op";
+
+		snprintf(step, sizeof(step), "apply-%s", nm);
+		if ((rc = fault(step, ops[i].e.path)) < 0)
+			return op_fail(ops[i].e.path, nm);
+		rc = apply_op(d, &ops[i]);
+		if (rc < 0)
+			return rc;
+		snprintf(step, sizeof(step), "applied-%s", nm);
+		if ((rc = fault(step, ops[i].e.path)) < 0)
+			return op_fail(ops[i].e.path, nm);
+	}
+	return 0;
+}
+
+/* --- destination: open, lock, recovery --------------------------------- */
+
+/*
+ * Removes every entry of the stage directory and fsyncs it.  Returns 0 or
+ * XR_EFILEIO (reported).
+ */
+static int clear_stage(struct xr_dest *d)
+{
+	struct dirent *de;
+	DIR *dir;
+	int fd, rc = 0;
+	bool removed = false;
+
+	fd = openat(d->stagefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		xr_error("%s/%s/stage: open: %s", d->path, XR_STATE_DIR, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return XR_EFILEIO;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((rc = fault("stage-clean", de->d_name)) < 0) {
+			xr_error("%s/%s/stage/%s: remove: %s", d->path, XR_STATE_DIR, de->d_name,
+				 strerror(errno));
+			break;
+		}
+		rc = xr_fs_remove_tree(d->stagefd, de->d_name);
+		if (rc < 0)
+			break;
+		removed = true;
+	}
+	closedir(dir);
+	if (rc == 0 && removed && xr_fsync_dir(d->stagefd) < 0) {
+		xr_error("%s/%s/stage: fsync: %s", d->path, XR_STATE_DIR, strerror(errno));
+		rc = XR_EFILEIO;
+	}
+	return rc;
+}
+
+/*
+ * Ends a commit whose ops are all applied: unlinks the journal, fsyncs the
+ * state dir and empties the stage.  Returns 0 or XR_EFILEIO.
+ */
+static int finish_commit(struct xr_dest *d)
+{
+	if (fault("journal-unlink", NULL) < 0 ||
+	    (unlinkat(d->statefd, JOURNAL_NAME, 0) < 0 && errno != ENOENT)) {
+		xr_error("%s/%s/%s: unlink: %s", d->path, XR_STATE_DIR, JOURNAL_NAME,
+			 strerror(errno));
+		return XR_EFILEIO;
+	}
+	if (fault("state-fsync", NULL) < 0 || xr_fsync_dir(d->statefd) < 0) {
+		xr_error("%s/%s: fsync: %s", d->path, XR_STATE_DIR, strerror(errno));
+		return XR_EFILEIO;
+	}
+	/* committed; what is left in the stage goes at the next open */
+	if (clear_stage(d) < 0)
+		xr_warn("%s: staging not emptied; the next run removes it", d->path);
+	return 0;
+}
+
+/* Reads the whole of fd into a new buffer; returns 0 or XR_EFILEIO/XR_ENOMEM. */
+static int read_all(int fd, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	uint8_t *b;
+	size_t got = 0;
+	ssize_t r;
+
+	if (fstat(fd, &st) < 0)
+		return XR_EFILEIO;
+	b = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+	if (!b)
+		return XR_ENOMEM;
+	while (got < (size_t)st.st_size) {
+		r = read(fd, b + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			free(b);
+			if (r == 0)
+				errno = EIO;
+			return XR_EFILEIO;
+		}
+		got += (size_t)r;
+	}
+	*buf = b;
+	*len = got;
+	return 0;
+}
+
+int xr_dest_recover(struct xr_dest *d, int *recovered)
+{
+	struct xr_journal_op *ops = NULL;
+	uint8_t *buf = NULL;
+	const char *why;
+	size_t len = 0, n = 0;
+	int fd, rc;
+
+	if (recovered)
+		*recovered = 0;
+	fd = openat(d->statefd, JOURNAL_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT) {
+		xr_error("%s/%s/%s: open: %s", d->path, XR_STATE_DIR, JOURNAL_NAME,
+			 strerror(errno));
+		return XR_EFILEIO;
+	}
+	if (unlinkat(d->statefd, JOURNAL_TMP, 0) < 0 && errno != ENOENT) {
+		xr_error("%s/%s/%s: unlink: %s", d->path, XR_STATE_DIR, JOURNAL_TMP,
+			 strerror(errno));
+		rc = XR_EFILEIO;
+		goto out;
+	}
+	if (fd < 0)
+		return clear_stage(d);	/* no commit in flight: drop stale staging */
+	rc = read_all(fd, &buf, &len);
+	if (rc < 0) {
+		xr_error("%s/%s/%s: read: %s", d->path, XR_STATE_DIR, JOURNAL_NAME,
+			 strerror(errno));
+		goto out;
+	}
+	rc = journal_decode(buf, len, &ops, &n, &why);
+	if (rc < 0) {
+		xr_error("%s/%s/%s: corrupt journal of an interrupted commit (%s); refusing to "
+			 "replay it. DEST may hold a partly applied change set: check it, then "
+			 "remove the journal and the stage directory and run again",
+			 d->path, XR_STATE_DIR, JOURNAL_NAME, why);
+		rc = XR_EFILEIO;
+		goto out;
+	}
+	xr_warn("%s: replaying an interrupted commit (%zu operations)", d->path, n);
+	rc = apply_ops(d, ops, n);
+	if (rc < 0)
+		goto out;
+	rc = finish_commit(d);
+	if (rc == 0 && recovered)
+		*recovered = 1;
+out:
+	xr_journal_ops_free(ops, n);
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * Creates (0700) and opens directory name in dirfd, refusing a symlink.
+ * *created tells whether it was made now.  Returns the fd or -1 (errno).
+ */
+static int open_private_dir(int dirfd, const char *name, bool *created)
+{
+	struct stat st;
+	int fd;
+
+	*created = mkdirat(dirfd, name, 0700) == 0;
+	if (!*created && errno != EEXIST)
+		return -1;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int xr_dest_open(struct xr_dest *d, const char *path, bool create, int *recovered)
+{
+	bool created;
+	int rc = XR_EFILEIO;
+
+	d->rootfd = d->statefd = d->stagefd = d->lockfd = -1;
+	if (recovered)
+		*recovered = 0;
+	d->path = strdup(path);
+	if (!d->path)
+		return XR_ENOMEM;
+	d->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->rootfd < 0 && errno == ENOENT && create) {
+		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+			xr_error("%s: create destination directory: %s", path, strerror(errno));
+			goto out;
+		}
+		d->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (d->rootfd < 0) {
+		xr_error("%s: open destination directory: %s", path, strerror(errno));
+		goto out;
+	}
+	d->statefd = open_private_dir(d->rootfd, XR_STATE_DIR, &created);
+	if (d->statefd < 0) {
+		xr_error("%s/%s: create state directory: %s", path, XR_STATE_DIR,
+			 strerror(errno));
+		goto out;
+	}
+	if (created && xr_fsync_dir(d->rootfd) < 0) {
+		xr_error("%s: fsync: %s", path, strerror(errno));
+		goto out;
+	}
+	d->lockfd = openat(d->statefd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (d->lockfd < 0) {
+		xr_error("%s/%s/lock: open: %s", path, XR_STATE_DIR, strerror(errno));
+		goto out;
+	}
+	while (flock(d->lockfd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			xr_error("%s/%s/lock: lock: %s", path, XR_STATE_DIR, strerror(errno));
+			goto out;
+		}
+	}
+	d->stagefd = open_private_dir(d->statefd, "stage", &created);
+	if (d->stagefd < 0) {
+		xr_error("%s/%s/stage: create: %s", path, XR_STATE_DIR, strerror(errno));
+		goto out;
+	}
+	if (created && xr_fsync_dir(d->statefd) < 0) {
+		xr_error("%s/%s: fsync: %s", path, XR_STATE_DIR, strerror(errno));
+		goto out;
+	}
+	rc = xr_dest_recover(d, recovered);
+out:
+	if (rc < 0)
+		xr_dest_close(d);
+	return rc;
+}
+
+void xr_dest_close(struct xr_dest *d)
+{
+	if (d->stagefd >= 0)
+		close(d->stagefd);
+	if (d->lockfd >= 0)
+		close(d->lockfd);	/* releases the lock */
+	if (d->statefd >= 0)
+		close(d->statefd);
+	if (d->rootfd >= 0)
+		close(d->rootfd);
+	free(d->path);
+	d->rootfd = d->statefd = d->stagefd = d->lockfd = -1;
+	d->path = NULL;
+}
+
+/* --- transactions -------------------------------------------------------- */
+
+int xr_txn_begin(struct xr_dest *d, const struct xr_meta_opts *mo, struct xr_txn **t)
+{
+	*t = calloc(1, sizeof(**t));
+	if (!*t)
+		return XR_ENOMEM;
+	(*t)->d = d;
+	(*t)->mo = *mo;
+	return 0;
+}
+
+size_t xr_txn_count(const struct xr_txn *t)
+{
+	return t->n;
+}
+
+/* Reports an unusable path handed to the transaction; returns XR_EUNSAFE. */
+static int bad_path(const char *path)
+{
+	xr_error("%.200s: unsafe path refused", path ? path : "(null)");
+	return XR_EUNSAFE;
+}
+
+int xr_txn_stage_open(struct xr_txn *t, const char *relpath, int *fd, uint32_t *id)
+{
+	char name[16];
+
+	*fd = -1;
+	if (!entry_path_ok(relpath))
+		return bad_path(relpath);
+	*id = t->next_id++;
+	stage_name(*id, name);
+	if (fault("stage-open", relpath) < 0)
+		return op_fail(relpath, "create staged file");
+	*fd = openat(t->d->stagefd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     0600);
+	if (*fd < 0)
+		return op_fail(relpath, "create staged file");
+	return 0;
+}
+
+/*
+ * The attributes a staged entry gets: e's, but without -p an entry that
+ * replaces one of the same type keeps the old mode (rsync), and a new one
+ * gets e's mode & ~umask (xr_meta_apply_* does that when perms is off).
+ */
+static void staged_attrs(struct xr_txn *t, const struct xr_entry *e, uint8_t old_type,
+			 struct xr_entry *ee, struct xr_meta_opts *oo)
+{
+	struct stat st;
+
+	*ee = *e;
+	*oo = t->mo;
+	if (!oo->perms && old_type == e->type && xr_fs_lstat(t->d->rootfd, e->path, &st) == 0 &&
+	    ftype_of(st.st_mode) == e->type) {
+		oo->perms = true;
+		ee->mode = st.st_mode & 07777;
+	}
+}
+
+int xr_txn_stage_done(struct xr_txn *t, uint32_t id, int fd, const struct xr_entry *e,
+		      uint8_t old_type)
+{
+	struct xr_meta_opts oo;
+	struct xr_entry ee;
+	int rc;
+
+	if (!entry_path_ok(e->path) || e->type != XR_FT_REG) {
+		close(fd);
+		return bad_path(e->path);
+	}
+	staged_attrs(t, e, old_type, &ee, &oo);
+	if (fault("stage-meta", e->path) < 0) {
+		rc = op_fail(e->path, "set attributes of staged file");
+		goto out;
+	}
+	rc = xr_meta_apply_fd(fd, e->path, &ee, &oo);
+	if (rc < 0)
+		goto out;
+	if (fault("stage-fsync", e->path) < 0 || fsync(fd) < 0) {
+		rc = op_fail(e->path, "fsync staged file");
+		goto out;
+	}
+out:
+	if (close(fd) < 0 && rc == 0)
+		rc = op_fail(e->path, "close staged file");
+	if (rc == 0 && old_type == XR_FT_DIR)
+		rc = txn_push(t, 'R', XR_FT_DIR, 0, 0, NULL, e->path);
+	if (rc == 0)
+		rc = txn_push(t, 'N', XR_FT_REG, 0, id, e, e->path);
+	return rc;
+}
+
+void xr_txn_stage_drop(struct xr_txn *t, uint32_t id, int fd)
+{
+	char name[16];
+
+	if (fd >= 0)
+		close(fd);
+	stage_name(id, name);
+	if (unlinkat(t->d->stagefd, name, 0) < 0 && errno != ENOENT)
+		xr_warn("%s/%s/stage/%s: unlink: %s", t->d->path, XR_STATE_DIR, name,
+			strerror(errno));
+}
+
+int xr_txn_stage_special(struct xr_txn *t, const struct xr_entry *e, uint8_t old_type)
+{
+	struct xr_meta_opts oo;
+	struct xr_entry ee;
+	char name[16];
+	uint32_t id;
+	mode_t kind;
+	int rc;
+
+	if (!entry_path_ok(e->path))
+		return bad_path(e->path);
+	switch (e->type) {
+	case XR_FT_LINK:
+		if (!e->link || !*e->link || strlen(e->link) > XR_PATH_MAX) {
+			xr_error("%s: invalid symlink target", e->path);
+			return XR_EPROTO;
+		}
+		kind = S_IFLNK;
+		break;
+	case XR_FT_CHR: kind = S_IFCHR; break;
+	case XR_FT_BLK: kind = S_IFBLK; break;
+	case XR_FT_FIFO: kind = S_IFIFO; break;
+	case XR_FT_SOCK: kind = S_IFSOCK; break;
+	default:
+		xr_error("%s: cannot stage an entry of type %u", e->path, e->type);
+		return XR_EPROTO;
+	}
+	id = t->next_id++;
+	stage_name(id, name);
+	if (fault("stage-special", e->path) < 0)
+		return op_fail(e->path, "create staged entry");
+	if (kind == S_IFLNK)
+		rc = symlinkat(e->link, t->d->stagefd, name);
+	else
+		rc = mknodat(t->d->stagefd, name, kind | 0600, (dev_t)e->rdev);
+	if (rc < 0)
+		return op_fail(e->path, kind == S_IFLNK ? "create symlink" : "create special file");
+	staged_attrs(t, e, old_type, &ee, &oo);
+	if (fault("stage-meta", e->path) < 0) {
+		rc = op_fail(e->path, "set attributes of staged entry");
+		goto fail;
+	}
+	rc = xr_meta_apply_at(t->d->stagefd, name, e->path, &ee, &oo);
+	if (rc < 0)
+		goto fail;
+	if (old_type == XR_FT_DIR && (rc = txn_push(t, 'R', XR_FT_DIR, 0, 0, NULL, e->path)) < 0)
+		goto fail;
+	rc = txn_push(t, 'N', e->type, 0, id, e, e->path);
+	if (rc < 0)
+		goto fail;
+	return 0;
+fail:
+	unlinkat(t->d->stagefd, name, 0);
+	return rc;
+}
+
+int xr_txn_mkdir(struct xr_txn *t, const struct xr_entry *e, uint8_t old_type)
+{
+	struct xr_entry ee = *e;
+	uint8_t flags = opts_flags(&t->mo);
+	int rc;
+
+	if (!entry_path_ok(e->path))
+		return bad_path(e->path);
+	if (old_type != 0 && old_type != XR_FT_DIR &&
+	    (rc = txn_push(t, 'R', old_type, 0, 0, NULL, e->path)) < 0)
+		return rc;
+	if ((rc = txn_push(t, 'M', XR_FT_DIR, 0, 0, NULL, e->path)) < 0)
+		return rc;
+	/* a new directory without -p: the sender's mode & ~umask, as rsync */
+	if (!t->mo.perms && old_type != XR_FT_DIR) {
+		ee.mode = (e->mode & 0777) & ~(uint32_t)get_umask();
+		flags |= XR_JF_PERMS | XR_JF_KEEP_SGID;
+	}
+	return txn_push(t, 'A', XR_FT_DIR, flags, 0, &ee, e->path);
+}
+
+int xr_txn_meta(struct xr_txn *t, const struct xr_entry *e)
+{
+	if (!path_or_root_ok(e->path))
+		return bad_path(e->path);
+	if (e->type < XR_FT_REG || e->type > XR_FT_SOCK) {
+		xr_error("%s: bad entry type %u", e->path, e->type);
+		return XR_EPROTO;
+	}
+	return txn_push(t, 'A', e->type, opts_flags(&t->mo), 0, e, e->path);
+}
+
+int xr_txn_delete(struct xr_txn *t, const char *relpath, uint8_t old_type)
+{
+	if (!entry_path_ok(relpath))
+		return bad_path(relpath);
+	if (old_type < XR_FT_REG || old_type > XR_FT_SOCK) {
+		xr_error("%s: bad entry type %u", relpath, old_type);
+		return XR_EPROTO;
+	}
+	return txn_push(t, 'D', old_type, 0, 0, NULL, relpath);
+}
+
+/* Frees the transaction (not what is staged). */
+static void txn_free(struct xr_txn *t)
+{
+	xr_journal_ops_free(t->ops, t->n);
+	free(t);
+}
+
+void xr_txn_abort(struct xr_txn *t)
+{
+	if (!t)
+		return;
+	(void)clear_stage(t->d);
+	txn_free(t);
+}
+
+/* --- building the commit plan -------------------------------------------- */
+
+/* An op with its sort key (commit-last rank for renames). */
+struct sortop {
+	struct xr_journal_op *op;
+	size_t rank;
+};
+
+static int cmp_asc(const void *a, const void *b)
+{
+	const struct sortop *x = a, *y = b;
+
+	return xr_path_cmp(x->op->e.path, y->op->e.path);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	return -cmp_asc(a, b);
+}
+
+/* Renames: ordinary first, then commit-last by pattern order, each by path. */
+static int cmp_rename(const void *a, const void *b)
+{
+	const struct sortop *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return cmp_asc(a, b);
+}
+
+/* META: files (by path) first, then directories deepest first. */
+static int cmp_meta(const void *a, const void *b)
+{
+	const struct sortop *x = a, *y = b;
+	bool xd = x->op->type == XR_FT_DIR, yd = y->op->type == XR_FT_DIR;
+
+	if (xd != yd)
+		return xd ? 1 : -1;
+	return xd ? cmp_desc(a, b) : cmp_asc(a, b);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return xr_path_cmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Whether rsync pattern pat matches path: with no "/" (except a trailing
+ * one) and no "**" the last component, otherwise the whole path, an
+ * unanchored pattern at any "/" boundary.  A trailing "/" matches dirs only
+ * (renames are never dirs).
+ */
+static bool pattern_matches(const char *pat, const char *path)
+{
+	size_t len = strlen(pat);
+	const char *p;
+	char *body;
+	bool anchored = pat[0] == '/', hit = false;
+
+	if (len == 0 || pat[len - 1] == '/')
+		return false;
+	if (anchored) {
+		pat++;
+		len--;
+	}
+	body = strndup(pat, len);
+	if (!body)
+		return false;
+	if (!anchored && !strchr(body, '/') && !strstr(body, "**")) {
+		p = strrchr(path, '/');
+		hit = xr_wildmatch(body, p ? p + 1 : path);
+	} else if (anchored) {
+		hit = xr_wildmatch(body, path);
+	} else {
+		for (p = path; p && !hit; p = strchr(p, '/'), p = p ? p + 1 : NULL)
+			hit = xr_wildmatch(body, p);
+	}
+	free(body);
+	return hit;
+}
+
+/* 0 for an ordinary path, else 1 + the index of the first commit-last pattern it matches. */
+static size_t commit_last_rank(const char *const *pats, const char *path)
+{
+	for (size_t i = 0; pats && pats[i]; i++)
+		if (pattern_matches(pats[i], path))
+			return i + 1;
+	return 0;
+}
+
+/* A sorted, de-duplicated list of strings. */
+struct strset {
+	char **v;
+	size_t n, cap;
+};
+
+/* Adds a new string (taken over); returns 0 or XR_ENOMEM. */
+static int strset_add(struct strset *s, char *str)
+{
+	if (!str)
+		return XR_ENOMEM;
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 32;
+		char **nv = realloc(s->v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			free(str);
+			return XR_ENOMEM;
+		}
+		s->v = nv;
+		s->cap = ncap;
+	}
+	s->v[s->n++] = str;
+	return 0;
+}
+
+/* Sorts with xr_path_cmp and drops duplicates. */
+static void strset_sort(struct strset *s)
+{
+	size_t j = 0;
+
+	if (s->n == 0)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+	for (size_t i = 1; i < s->n; i++) {
+		if (xr_path_cmp(s->v[i], s->v[j]) == 0)
+			free(s->v[i]);
+		else
+			s->v[++j] = s->v[i];
+	}
+	s->n = j + 1;
+}
+
+static bool strset_has(const struct strset *s, const char *str)
+{
+	return s->n && bsearch(&str, s->v, s->n, sizeof(*s->v), cmp_str) != NULL;
+}
+
+/* True if a proper ancestor of path is in s (sorted). */
+static bool strset_has_ancestor(const struct strset *s, const char *path)
+{
+	char buf[XR_PATH_MAX + 1];
+	char *slash;
+	bool found = false;
+
+	if (s->n == 0 || strlen(path) > XR_PATH_MAX)
+		return false;
+	strcpy(buf, path);
+	while (!found && (slash = strrchr(buf, '/')) != NULL) {
+		*slash = '\0';
+		found = strset_has(s, buf);
+	}
+	return found;
+}
+
+static void strset_free(struct strset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+/* True if o is a DELETE or META inside a directory the commit removes whole. */
+static bool dropped(const struct strset *gone, const struct xr_journal_op *o)
+{
+	return (o->op == 'D' || o->op == 'A') && strset_has_ancestor(gone, o->e.path);
+}
+
+/* Appends deep copies of the ops in so[0..n) to the plan. */
+static int plan_append(struct xr_journal_op **ops, size_t *n, size_t *cap, struct sortop *so,
+		       size_t cnt)
+{
+	int rc;
+
+	for (size_t i = 0; i < cnt; i++) {
+		const struct xr_journal_op *o = so[i].op;
+
+		rc = ops_push(ops, n, cap, o->op, o->type, o->flags, o->stage_id, &o->e, o->e.path);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Before the commit point: every directory a MKDIR or RENAME goes into must
+ * exist now as a real directory beneath DEST (reached without symlinks) or
+ * be made by this commit, so that no committed journal can get stuck on an
+ * unusable parent.  Returns 0, XR_EUNSAFE or XR_EFILEIO (reported).
+ */
+static int check_parents(struct xr_txn *t)
+{
+	struct strset made = {0}, need = {0};
+	int fd, rc = 0;
+
+	for (size_t i = 0; i < t->n && rc == 0; i++) {
+		const struct xr_journal_op *o = &t->ops[i];
+
+		if (o->op == 'M')
+			rc = strset_add(&made, strdup(o->e.path));
+		if (rc == 0 && (o->op == 'M' || o->op == 'N'))
+			rc = strset_add(&need, parent_of(o->e.path));
+	}
+	strset_sort(&made);
+	strset_sort(&need);
+	for (size_t i = 0; i < need.n && rc == 0; i++) {
+		if (strcmp(need.v[i], ".") == 0 || strset_has(&made, need.v[i]))
+			continue;
+		fd = xr_fs_open(t->d->rootfd, need.v[i], O_RDONLY | O_DIRECTORY, 0);
+		if (fd >= 0) {
+			close(fd);
+		} else if (fd == XR_EUNSAFE) {
+			xr_error("%s: refusing to follow symlinked parent directory", need.v[i]);
+			rc = XR_EUNSAFE;
+		} else if (fd == XR_EFILEIO) {
+			rc = op_fail(need.v[i], "parent directory");
+		} else {
+			rc = fd;
+		}
+	}
+	strset_free(&made);
+	strset_free(&need);
+	return rc;
+}
+
+/*
+ * Builds the journal: t's ops in application order, plus a META restoring
+ * the mtime of each existing directory whose entries change (with -t) and
+ * an FSYNC of every touched directory.  Returns 0 or a negative xr_err.
+ */
+static int build_plan(struct xr_txn *t, const char *const *commit_last,
+		      struct xr_journal_op **out, size_t *nout)
+{
+	static const uint8_t phases[] = {'R', 'M', 'N', 'D', 'A'};
+	struct xr_journal_op *ops = NULL, *times = NULL;
+	struct strset parents = {0}, metas = {0}, syncs = {0}, gone = {0};
+	size_t n = 0, cap = 0, ntimes = 0, ctimes = 0, cnt;
+	struct sortop *so = NULL;
+	struct stat st;
+	int rc = XR_ENOMEM;
+
+	/*
+	 * Directories replaced by a non-directory are removed as a whole tree:
+	 * DELETE and META of anything inside them are dropped, so no step has
+	 * to resolve a path through what is now a symlink or a file.
+	 */
+	for (size_t i = 0; i < t->n; i++)
+		if (t->ops[i].op == 'R' && t->ops[i].type == XR_FT_DIR &&
+		    (rc = strset_add(&gone, strdup(t->ops[i].e.path))) < 0)
+			goto out;
+	strset_sort(&gone);
+	if ((rc = check_parents(t)) < 0)
+		goto out;
+	/* directories whose entries change, and entries that get a META anyway */
+	for (size_t i = 0; i < t->n; i++) {
+		const struct xr_journal_op *o = &t->ops[i];
+
+		if (dropped(&gone, o))
+			continue;
+		if (o->op == 'A') {
+			if ((rc = strset_add(&metas, strdup(o->e.path))) < 0)
+				goto out;
+			if ((rc = strset_add(&syncs, o->type == XR_FT_DIR ? strdup(o->e.path)
+									  : parent_of(o->e.path))) < 0)
+				goto out;
+		} else if ((rc = strset_add(&parents, parent_of(o->e.path))) < 0) {
+			goto out;
+		}
+	}
+	strset_sort(&parents);
+	strset_sort(&metas);
+	for (size_t i = 0; i < parents.n; i++) {
+		if ((rc = strset_add(&syncs, strdup(parents.v[i]))) < 0)
+			goto out;
+		if (!t->mo.times || strset_has(&metas, parents.v[i]))
+			continue;
+		if (xr_fs_lstat(t->d->rootfd, parents.v[i], &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;	/* created in this commit, or not there */
+		struct xr_entry e = {
+			.type = XR_FT_DIR,
+			.mtime_sec = (int64_t)st.st_mtim.tv_sec,
+			.mtime_nsec = (uint32_t)st.st_mtim.tv_nsec,
+		};
+		rc = ops_push(&times, &ntimes, &ctimes, 'A', XR_FT_DIR, XR_JF_TIMES, 0, &e,
+			      parents.v[i]);
+		if (rc < 0)
+			goto out;
+	}
+	strset_sort(&syncs);
+
+	rc = XR_ENOMEM;
+	so = calloc(t->n + ntimes + 1, sizeof(*so));
+	if (!so)
+		goto out;
+	for (size_t p = 0; p < sizeof(phases); p++) {
+		cnt = 0;
+		for (size_t i = 0; i < t->n; i++) {
+			if (t->ops[i].op != phases[p] || dropped(&gone, &t->ops[i]))
+				continue;
+			so[cnt].op = &t->ops[i];
+			so[cnt].rank = phases[p] == 'N' ? commit_last_rank(commit_last,
+									     t->ops[i].e.path) : 0;
+			cnt++;
+		}
+		if (phases[p] == 'A')
+			for (size_t i = 0; i < ntimes; i++)
+				so[cnt++].op = &times[i];
+		switch (phases[p]) {
+		case 'R':
+		case 'D': qsort(so, cnt, sizeof(*so), cmp_desc); break;
+		case 'M': qsort(so, cnt, sizeof(*so), cmp_asc); break;
+		case 'N': qsort(so, cnt, sizeof(*so), cmp_rename); break;
+		default: qsort(so, cnt, sizeof(*so), cmp_meta); break;
+		}
+		if ((rc = plan_append(&ops, &n, &cap, so, cnt)) < 0)
+			goto out;
+	}
+	/* fsync deepest first */
+	for (size_t i = syncs.n; i-- > 0;) {
+		struct xr_entry e = {.type = XR_FT_DIR};
+
+		if ((rc = ops_push(&ops, &n, &cap, 'F', XR_FT_DIR, 0, 0, &e, syncs.v[i])) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(so);
+	xr_journal_ops_free(times, ntimes);
+	strset_free(&parents);
+	strset_free(&metas);
+	strset_free(&syncs);
+	strset_free(&gone);
+	if (rc < 0) {
+		xr_journal_ops_free(ops, n);
+		ops = NULL;
+		n = 0;
+	}
+	*out = ops;
+	*nout = n;
+	return rc;
+}
+
+/*
+ * Writes the journal image to journal.tmp, fsyncs it and renames it to
+ * journal (the commit point), then fsyncs the state dir.  *committed is
+ * set once the rename happened.  Returns 0 or XR_EFILEIO (reported).
+ */
+static int write_journal(struct xr_dest *d, const uint8_t *buf, size_t len, bool *committed)
+{
+	int fd, rc = 0;
+
+	if (fault("journal-open", NULL) < 0)
+		goto fail;
+	fd = openat(d->statefd, JOURNAL_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		goto fail;
+	if (fault("journal-write", NULL) < 0 || xr_write_all(fd, buf, len) < 0 ||
+	    fault("journal-fsync", NULL) < 0 || fsync(fd) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		goto fail;
+	}
+	if (close(fd) < 0)
+		goto fail;
+	if (fault("journal-rename", NULL) < 0 ||
+	    renameat(d->statefd, JOURNAL_TMP, d->statefd, JOURNAL_NAME) < 0)
+		goto fail;
+	*committed = true;
+	if (fault("journal-renamed", NULL) < 0 || xr_fsync_dir(d->statefd) < 0) {
+		xr_error("%s/%s: fsync: %s", d->path, XR_STATE_DIR, strerror(errno));
+		return XR_EFILEIO;
+	}
+	return rc;
+fail:
+	xr_error("%s/%s/%s: write journal: %s", d->path, XR_STATE_DIR, JOURNAL_TMP,
+		 strerror(errno));
+	return XR_EFILEIO;
+}
+
+int xr_txn_commit(struct xr_txn *t, const char *const *commit_last)
+{
+	struct xr_dest *d = t->d;
+	struct xr_journal_op *ops = NULL;
+	uint8_t *buf = NULL;
+	size_t n = 0, len = 0;
+	bool committed = false;
+	int rc;
+
+	if (t->n == 0) {
+		rc = clear_stage(d);
+		goto out;
+	}
+	rc = build_plan(t, commit_last, &ops, &n);
+	if (rc < 0)
+		goto out;
+	rc = journal_encode(ops, n, &buf, &len);
+	if (rc < 0) {
+		xr_error("%s: cannot record the change set: %s", d->path, xr_strerror(rc));
+		goto out;
+	}
+	if (fault("stage-dir-fsync", NULL) < 0 || xr_fsync_dir(d->stagefd) < 0) {
+		xr_error("%s/%s/stage: fsync: %s", d->path, XR_STATE_DIR, strerror(errno));
+		rc = XR_EFILEIO;
+		goto out;
+	}
+	rc = write_journal(d, buf, len, &committed);
+	if (rc < 0)
+		goto out;
+	rc = apply_ops(d, ops, n);
+	if (rc < 0)
+		goto out;
+	rc = finish_commit(d);
+out:
+	if (rc < 0 && !committed) {
+		/* before the commit point: DEST untouched, drop journal.tmp and staging */
+		unlinkat(d->statefd, JOURNAL_TMP, 0);
+		(void)clear_stage(d);
+	} else if (rc < 0) {
+		xr_error("%s: commit interrupted after its commit point; the next run replays "
+			 "it", d->path);
+	}
+	free(buf);
+	xr_journal_ops_free(ops, n);
+	txn_free(t);
+	return rc;
+}

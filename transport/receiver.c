@@ -1,0 +1,891 @@
+/* receiver.c - the receiving role: plan, requests, staging, verify, commit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xr/commit.h"
+#include "xr/delta.h"
+#include "xr/err.h"
+#include "xr/filter.h"
+#include "xr/fs.h"
+#include "xr/hash.h"
+#include "xr/log.h"
+#include "xr/manifest.h"
+#include "xr/meta.h"
+#include "xr/plan.h"
+#include "xr/report.h"
+#include "xr/session.h"
+#include "xr/wire.h"
+
+/* Requests and signatures are produced while less than this is queued. */
+#define RECV_HIGH_WATER (256u * 1024)
+/* Basis files smaller than this are replaced whole: a signature costs more. */
+#define DELTA_MIN_BASIS 2048u
+
+/* One file whose data was requested. */
+struct want {
+	size_t item;		/* plan item */
+	bool have_hash;
+	bool skipped;		/* sender could not read it */
+	struct xr_hash basis_hash;
+};
+
+/* The file currently arriving. */
+struct incoming {
+	bool active;
+	uint8_t kind;
+	int fd;			/* staged file */
+	uint32_t stage_id;
+	int basis_fd;
+	struct xr_patch *patch;
+	struct xr_hasher hash;
+	uint64_t bytes;
+};
+
+struct receiver {
+	struct xr_session *s;
+	const struct xr_opts *o;
+	struct xr_manifest src, dst;
+	struct xr_plan plan;
+	struct xr_plan_opts po;
+	struct xr_meta_opts mo;
+	struct xr_dest dest;
+	bool have_dest;
+	bool created_root;	/* DEST did not exist: "created directory" */
+	int rootfd;		/* DEST root, -1 when absent (dry run) */
+	struct xr_txn *txn;
+	struct want *wants;
+	size_t nwants, next_req, next_resp;
+	struct xr_sig_gen *sg;
+	int sg_fd;
+	bool req_end_sent, cset_end;
+	struct incoming in;
+	bool *dir_noted;	/* per src entry: directory META/MKDIR recorded */
+	bool peer_failed;	/* the sender reported a fatal error */
+};
+
+/* Sink for patched / whole data: write to the staged file and hash it. */
+static int stage_sink(void *ctx, const void *buf, size_t len)
+{
+	struct incoming *in = ctx;
+	int rc;
+
+	rc = xr_write_all(in->fd, buf, len);
+	if (rc < 0)
+		return rc;
+	xr_hasher_update(&in->hash, buf, len);
+	in->bytes += len;
+	return 0;
+}
+
+/* Receives CSET_BEGIN, IDMAP and FLIST frames into r->src. */
+static int recv_flist(struct receiver *r)
+{
+	struct xr_flist_coder coder;
+	struct xr_idname *ids;
+	const uint8_t *p;
+	size_t n, count;
+	uint8_t type;
+	uint64_t v;
+	char kind;
+	bool begun = false;
+	int rc;
+
+	xr_flist_coder_init(&coder);
+	for (;;) {
+		rc = xr_conn_wait_frame(r->s->conn, &type, &p, &n);
+		if (rc < 0)
+			return rc;
+		switch (type) {
+		case XR_MSG_CSET_BEGIN:
+			rc = xr_dec_u64(p, n, &v);
+			if (rc < 0 || begun)
+				return rc < 0 ? rc : XR_EPROTO;
+			r->s->cset = v;
+			begun = true;
+			break;
+		case XR_MSG_IDMAP:
+			ids = NULL;
+			count = 0;
+			rc = xr_dec_idmap(p, n, &kind, &ids, &count);
+			if (rc < 0)
+				return rc;
+			if (kind == 'u') {
+				r->src.users = ids;
+				r->src.nusers = count;
+			} else {
+				r->src.groups = ids;
+				r->src.ngroups = count;
+			}
+			break;
+		case XR_MSG_FLIST:
+			if (!begun)
+				return XR_EPROTO;
+			r->s->st.flist_size += n;
+			rc = xr_dec_flist(p, n, &coder, &r->src);
+			if (rc < 0) {
+				xr_error("protocol error: invalid file list from the sender (%s)",
+					 xr_strerror(rc));
+				return rc;
+			}
+			break;
+		case XR_MSG_FLIST_END:
+			rc = xr_dec_u64(p, n, &v);
+			if (rc == 0 && v != r->src.n) {
+				xr_error("protocol error: file list count %llu, received %zu",
+					 (unsigned long long)v, r->src.n);
+				rc = XR_EPROTO;
+			}
+			return rc;
+		case XR_MSG_ERROR:
+			r->peer_failed = true;
+			return xr_session_peer_error(r->s, p, n);
+		case XR_MSG_KEEPALIVE:
+			break;
+		default:
+			xr_error("protocol error: unexpected message %u in the file list", type);
+			return XR_EPROTO;
+		}
+	}
+}
+
+/* Walks what DEST already holds of the transfer into r->dst. */
+static int walk_dest(struct receiver *r)
+{
+	const struct xr_opts *o = r->o;
+	struct xr_walk_opts wo = {0};
+	const struct xr_entry *top;
+	struct xr_entry e;
+	unsigned vanished = 0, errors = 0;
+	int fd, rc;
+
+	xr_manifest_init(&r->dst);
+	if (r->rootfd < 0 || r->src.n == 0 || r->created_root)
+		return 0;
+	wo.recursive = o->recursive;
+	wo.links = true;
+	wo.devices = true;
+	wo.checksum = o->checksum;
+	wo.side = XR_WALK_RECEIVER;
+	wo.skip_name = XR_STATE_DIR;
+	top = &r->src.e[0];
+	if (!strcmp(top->path, "."))
+		return xr_walk(r->rootfd, NULL, o->filters, &wo, &r->dst, &vanished, &errors);
+	if (top->type == XR_FT_DIR && strchr(top->path, '/') == NULL) {
+		fd = xr_fs_open(r->rootfd, top->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		if (fd >= 0) {
+			rc = xr_walk(fd, top->path, o->filters, &wo, &r->dst, &vanished, &errors);
+			close(fd);
+			return rc;
+		}
+	}
+	/* a single name: what is there now, if anything */
+	for (size_t i = 0; i < r->src.n; i++) {
+		if (strchr(r->src.e[i].path, '/') != NULL)
+			continue;
+		memset(&e, 0, sizeof(e));
+		rc = xr_entry_stat(r->rootfd, r->src.e[i].path, r->src.e[i].path, &e);
+		if (rc == 0) {
+			if (o->checksum && e.type == XR_FT_REG) {
+				fd = xr_fs_open(r->rootfd, e.path, O_RDONLY | O_CLOEXEC, 0);
+				if (fd >= 0) {
+					uint64_t sz;
+
+					e.has_hash = xr_hash_fd(fd, &e.hash, &sz) == 0;
+					close(fd);
+				}
+			}
+			rc = xr_manifest_add(&r->dst, &e);
+			xr_entry_free(&e);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return xr_manifest_sort(&r->dst);
+}
+
+/* Records a META for the directory containing path (once), so its mtime ends as the sender's. */
+static int note_parent(struct receiver *r, const char *path)
+{
+	char parent[XR_PATH_MAX + 1];
+	const char *slash = strrchr(path, '/');
+	struct xr_entry *e;
+	size_t idx;
+
+	if (!r->o->times)
+		return 0;
+	if (slash == NULL) {
+		if (!strcmp(path, "."))
+			return 0;
+		strcpy(parent, ".");
+	} else {
+		memcpy(parent, path, (size_t)(slash - path));
+		parent[slash - path] = '\0';
+	}
+	e = xr_manifest_find(&r->src, parent);
+	if (e == NULL || e->type != XR_FT_DIR)
+		return 0;
+	idx = (size_t)(e - r->src.e);
+	if (r->dir_noted[idx])
+		return 0;
+	r->dir_noted[idx] = true;
+	return r->txn ? xr_txn_meta(r->txn, e) : 0;
+}
+
+/* Records every change that needs no file data, and collects those that do. */
+static int record_changes(struct receiver *r)
+{
+	size_t i;
+	int rc = 0;
+
+	r->wants = calloc(r->plan.n + 1, sizeof(*r->wants));
+	r->dir_noted = calloc(r->src.n + 1, sizeof(bool));
+	if (r->wants == NULL || r->dir_noted == NULL)
+		return XR_ENOMEM;
+	for (i = 0; rc == 0 && i < r->plan.n; i++) {
+		struct xr_plan_item *it = &r->plan.items[i];
+		struct xr_entry *e = &r->src.e[it->src];
+		uint8_t old = it->dst >= 0 ? r->dst.e[it->dst].type : 0;
+
+		if (it->need_data) {
+			r->wants[r->nwants++].item = i;
+			continue;
+		}
+		if (r->txn == NULL)
+			continue;
+		if (e->type == XR_FT_DIR && !strcmp(e->path, ".")) {
+			/* DEST itself exists by now (xr_dest_open made it) */
+			rc = xr_txn_meta(r->txn, e);
+			r->dir_noted[it->src] = true;
+		} else if (e->type == XR_FT_DIR && it->act != XR_ACT_META) {
+			rc = xr_txn_mkdir(r->txn, e, old);
+			r->dir_noted[it->src] = true;
+		} else if (e->type == XR_FT_DIR) {
+			rc = xr_txn_meta(r->txn, e);
+			r->dir_noted[it->src] = true;
+		} else if (it->act == XR_ACT_META) {
+			rc = xr_txn_meta(r->txn, e);
+		} else {
+			rc = xr_txn_stage_special(r->txn, e, old);
+		}
+		if (rc == 0 && it->act != XR_ACT_META)
+			rc = note_parent(r, e->path);
+	}
+	for (i = 0; rc == 0 && r->txn && i < r->plan.ndel; i++) {
+		const struct xr_entry *d = &r->dst.e[r->plan.deletions[i]];
+
+		rc = xr_txn_delete(r->txn, d->path, d->type);
+		if (rc == 0)
+			rc = note_parent(r, d->path);
+	}
+	return rc;
+}
+
+/* Queues the next piece of request traffic; returns 1 when it queued something. */
+static int generate(struct receiver *r)
+{
+	struct xr_request req;
+	struct xr_buf b;
+	uint8_t chunk[XR_DATA_CHUNK];
+	size_t len;
+	bool done;
+	int rc;
+
+	if (r->sg) {
+		rc = xr_sig_gen_next(r->sg, chunk, sizeof(chunk), &len, &done);
+		if (rc < 0) {
+			xr_error("%s: reading the basis file failed: %s",
+				 r->src.e[r->plan.items[r->wants[r->next_req].item].src].path,
+				 strerror(errno));
+			return rc;
+		}
+		if (len) {
+			rc = xr_conn_send(r->s->conn, XR_MSG_SIG, chunk, len);
+			if (rc < 0)
+				return rc;
+		}
+		if (!done)
+			return 1;
+		xr_sig_gen_free(r->sg);
+		r->sg = NULL;
+		close(r->sg_fd);
+		r->sg_fd = -1;
+		xr_buf_init(&b);
+		rc = xr_enc_u64(&b, r->plan.items[r->wants[r->next_req].item].src);
+		if (rc == 0)
+			rc = xr_conn_send_buf(r->s->conn, XR_MSG_SIG_END, &b);
+		xr_buf_free(&b);
+		r->next_req++;
+		return rc < 0 ? rc : 1;
+	}
+	if (r->next_req < r->nwants) {
+		struct want *w = &r->wants[r->next_req];
+		struct xr_plan_item *it = &r->plan.items[w->item];
+		const struct xr_entry *se = &r->src.e[it->src];
+		const struct xr_entry *de = it->dst >= 0 ? &r->dst.e[it->dst] : NULL;
+		int fd = -1;
+
+		memset(&req, 0, sizeof(req));
+		req.idx = it->src;
+		if (de && de->type == XR_FT_REG && r->rootfd >= 0)
+			fd = xr_fs_open(r->rootfd, de->path, O_RDONLY | O_CLOEXEC, 0);
+		if (fd >= 0) {
+			req.basis_size = de->size;
+			if (de->size == se->size) {
+				uint64_t sz;
+
+				if (xr_hash_fd(fd, &req.basis_hash, &sz) == 0 && sz == de->size) {
+					req.have_hash = true;
+					w->have_hash = true;
+					w->basis_hash = req.basis_hash;
+				}
+			}
+			req.have_basis = de->size >= DELTA_MIN_BASIS;
+		}
+		xr_buf_init(&b);
+		rc = xr_enc_request(&b, &req);
+		if (rc == 0)
+			rc = xr_conn_send_buf(r->s->conn, XR_MSG_REQUEST, &b);
+		xr_buf_free(&b);
+		if (rc == 0 && req.have_basis) {
+			rc = xr_sig_gen_begin(&r->sg, fd, de->size);
+			r->sg_fd = fd;
+			fd = -1;
+		} else {
+			r->next_req++;
+		}
+		if (fd >= 0)
+			close(fd);
+		return rc < 0 ? rc : 1;
+	}
+	if (!r->req_end_sent) {
+		r->req_end_sent = true;
+		rc = xr_conn_send(r->s->conn, XR_MSG_REQ_END, NULL, 0);
+		return rc < 0 ? rc : 1;
+	}
+	return 0;
+}
+
+/* Releases the state of the file being received. */
+static void incoming_reset(struct receiver *r, bool drop)
+{
+	struct incoming *in = &r->in;
+
+	if (in->patch)
+		xr_patch_free(in->patch);
+	in->patch = NULL;
+	if (in->basis_fd >= 0)
+		close(in->basis_fd);
+	in->basis_fd = -1;
+	if (drop && in->fd >= 0 && r->txn)
+		xr_txn_stage_drop(r->txn, in->stage_id, in->fd);
+	in->fd = -1;
+	xr_hasher_free(&in->hash);
+	in->active = false;
+	in->bytes = 0;
+}
+
+/* The want that the next FILE_* message must concern. */
+static struct want *current_want(struct receiver *r, uint64_t idx)
+{
+	struct want *w;
+
+	if (r->next_resp >= r->nwants || r->next_resp >= r->next_req) {
+		xr_error("protocol error: file data that was not requested");
+		return NULL;
+	}
+	w = &r->wants[r->next_resp];
+	if (r->plan.items[w->item].src != idx) {
+		xr_error("protocol error: file data out of order");
+		return NULL;
+	}
+	return w;
+}
+
+/* FILE_BEGIN: opens the staged file (and the basis for a delta). */
+static int file_begin(struct receiver *r, const uint8_t *p, size_t n)
+{
+	struct xr_file_begin fb;
+	struct incoming *in = &r->in;
+	struct want *w;
+	struct xr_plan_item *it;
+	const struct xr_entry *de;
+	int rc;
+
+	rc = xr_dec_file_begin(p, n, &fb);
+	if (rc < 0)
+		return rc;
+	if (in->active || (w = current_want(r, fb.idx)) == NULL)
+		return XR_EPROTO;
+	it = &r->plan.items[w->item];
+	de = it->dst >= 0 ? &r->dst.e[it->dst] : NULL;
+	memset(in, 0, sizeof(*in));
+	in->fd = -1;
+	in->basis_fd = -1;
+	in->active = true;
+	in->kind = fb.kind;
+	if (fb.kind == XR_FILE_SAME) {
+		if (!w->have_hash) {
+			xr_error("protocol error: 'same content' for a file without a basis hash");
+			return XR_EPROTO;
+		}
+		return 0;
+	}
+	if (fb.kind != XR_FILE_WHOLE && fb.kind != XR_FILE_DELTA)
+		return XR_EPROTO;
+	rc = xr_hasher_init(&in->hash);
+	if (rc < 0)
+		return rc;
+	if (r->txn) {
+		rc = xr_txn_stage_open(r->txn, r->src.e[it->src].path, &in->fd, &in->stage_id);
+		if (rc < 0)
+			return rc;
+	} else {
+		in->fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (in->fd < 0)
+			return XR_EFILEIO;
+	}
+	if (fb.kind == XR_FILE_DELTA) {
+		if (de == NULL || de->type != XR_FT_REG || r->rootfd < 0) {
+			xr_error("protocol error: delta for a file without a basis");
+			return XR_EPROTO;
+		}
+		in->basis_fd = xr_fs_open(r->rootfd, de->path, O_RDONLY | O_CLOEXEC, 0);
+		if (in->basis_fd < 0) {
+			xr_error("%s: open basis file failed: %s", de->path, strerror(errno));
+			return XR_EFILEIO;
+		}
+		rc = xr_patch_begin(&in->patch, in->basis_fd, de->size, stage_sink, in);
+	}
+	return rc;
+}
+
+/* FILE_END: verifies the content hash and stages the file's final attributes. */
+static int file_end(struct receiver *r, const uint8_t *p, size_t n)
+{
+	struct xr_file_end fe;
+	struct incoming *in = &r->in;
+	struct want *w;
+	struct xr_plan_item *it;
+	struct xr_entry e;
+	struct xr_hash got;
+	int rc;
+
+	rc = xr_dec_file_end(p, n, &fe);
+	if (rc < 0)
+		return rc;
+	if (!in->active || (w = current_want(r, fe.idx)) == NULL)
+		return XR_EPROTO;
+	it = &r->plan.items[w->item];
+	e = r->src.e[it->src];
+	e.size = fe.size;
+	e.mtime_sec = fe.mtime_sec;
+	e.mtime_nsec = fe.mtime_nsec;
+	if (in->kind == XR_FILE_SAME) {
+		if (memcmp(&fe.hash, &w->basis_hash, sizeof(fe.hash)) != 0) {
+			xr_error("protocol error: %s: 'same content' with a different hash",
+				 e.path);
+			return XR_EPROTO;
+		}
+		in->active = false;
+		r->next_resp++;
+		r->s->st.matched += fe.size;
+		/* same bytes: only attributes change, no content travels */
+		if (r->txn)
+			rc = xr_txn_meta(r->txn, &e);
+		return rc;
+	}
+	if (in->patch) {
+		rc = xr_patch_finish(in->patch);
+		if (rc < 0) {
+			xr_error("%s: the delta from the sender is corrupt", e.path);
+			return rc;
+		}
+	}
+	xr_hasher_final(&in->hash, &got);
+	if (in->bytes != fe.size || memcmp(&got, &fe.hash, sizeof(got)) != 0) {
+		char a[33], b[33];
+
+		xr_hash_hex(&got, a);
+		xr_hash_hex(&fe.hash, b);
+		xr_error("%s: received data does not match the sender's hash "
+			 "(%llu bytes, xxh3-128 %s; expected %llu bytes, %s)",
+			 e.path, (unsigned long long)in->bytes, a, (unsigned long long)fe.size, b);
+		return XR_ESTREAM;
+	}
+	if (r->txn) {
+		uint8_t old = it->dst >= 0 ? r->dst.e[it->dst].type : 0;
+
+		rc = xr_txn_stage_done(r->txn, in->stage_id, in->fd, &e, old);
+		in->fd = -1;
+		if (rc < 0)
+			return rc;
+	}
+	r->s->st.files_transferred++;
+	r->s->st.transferred_size += fe.size;
+	incoming_reset(r, false);
+	r->next_resp++;
+	return 0;
+}
+
+/* Handles one frame from the sender during the data phase. */
+static int handle_frame(struct receiver *r, uint8_t type, const uint8_t *p, size_t n)
+{
+	struct xr_file_abort fa;
+	struct want *w;
+	int rc;
+
+	switch (type) {
+	case XR_MSG_FILE_BEGIN:
+		return file_begin(r, p, n);
+	case XR_MSG_FILE_DATA:
+		if (!r->in.active || r->in.kind == XR_FILE_SAME)
+			return XR_EPROTO;
+		if (r->in.patch) {
+			rc = xr_patch_feed(r->in.patch, p, n);
+			if (rc == XR_ESTREAM)
+				xr_error("%s: the delta from the sender is corrupt",
+					 r->src.e[r->plan.items[r->wants[r->next_resp].item].src].path);
+			return rc;
+		}
+		r->s->st.literal += n;
+		return stage_sink(&r->in, p, n);
+	case XR_MSG_FILE_END:
+		return file_end(r, p, n);
+	case XR_MSG_FILE_ABORT:
+		rc = xr_dec_file_abort(p, n, &fa);
+		if (rc < 0)
+			return rc;
+		if ((w = current_want(r, fa.idx)) == NULL)
+			return XR_EPROTO;
+		incoming_reset(r, true);
+		if (fa.reason == XR_ABORT_RETRY)
+			return 0;
+		w->skipped = true;
+		if (fa.reason == XR_ABORT_VANISHED)
+			r->s->vanished = true;
+		else
+			r->s->partial = true;
+		r->next_resp++;
+		return 0;
+	case XR_MSG_CSET_END:
+		if (r->next_resp != r->nwants || !r->req_end_sent || r->in.active) {
+			xr_error("protocol error: change set ended with %zu of %zu files answered",
+				 r->next_resp, r->nwants);
+			return XR_EPROTO;
+		}
+		r->cset_end = true;
+		return 0;
+	case XR_MSG_KEEPALIVE:
+		return 0;
+	case XR_MSG_ERROR:
+		r->peer_failed = true;
+		return xr_session_peer_error(r->s, p, n);
+	default:
+		xr_error("protocol error: unexpected message %u from the sender", type);
+		return XR_EPROTO;
+	}
+}
+
+/* Runs the request/data exchange until the sender's CSET_END. */
+static int exchange(struct receiver *r)
+{
+	const uint8_t *p;
+	size_t n;
+	uint8_t type;
+	int rc, more = 1;
+
+	while (!r->cset_end) {
+		more = 0;
+		while (xr_conn_pending(r->s->conn) < RECV_HIGH_WATER) {
+			more = generate(r);
+			if (more <= 0)
+				break;
+		}
+		if (more < 0)
+			return more;
+		rc = xr_conn_recv(r->s->conn, &type, &p, &n);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			rc = handle_frame(r, type, p, n);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		rc = xr_conn_pump(r->s->conn, more ? 0 : 1000);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Formats the %n and %L parts of an entry for reports. */
+static void item_names(const struct xr_entry *e, char *name, size_t cap, char *link, size_t lcap)
+{
+	snprintf(name, cap, "%s%s", !strcmp(e->path, ".") ? "." : e->path,
+		 e->type == XR_FT_DIR ? "/" : "");
+	if (e->type == XR_FT_LINK && e->link)
+		snprintf(link, lcap, " -> %s", e->link);
+	else
+		link[0] = '\0';
+}
+
+/* Reports one change locally, or as an ITEM to a client peer. */
+static int report(struct receiver *r, const char *itemize, const struct xr_entry *e)
+{
+	char name[XR_PATH_MAX + 8], link[XR_PATH_MAX + 8];
+	char line[2 * XR_PATH_MAX + 40];
+	struct xr_text t;
+	struct xr_buf b;
+	int rc;
+
+	item_names(e, name, sizeof(name), link, sizeof(link));
+	if (!r->s->is_server) {
+		xr_report_item(r->o, itemize, name, link, false);
+		return 0;
+	}
+	if (!r->s->peer_itemize)
+		return 0;
+	/* ITEM: 11 itemize chars, then the name, then "\x01" and the %L part */
+	snprintf(line, sizeof(line), "%-11.11s%s%s%s", itemize, name, link[0] ? "\x01" : "",
+		 link);
+	t.code = 0;
+	t.text = line;
+	xr_buf_init(&b);
+	rc = xr_enc_text(&b, &t);
+	if (rc == 0)
+		rc = xr_conn_send_buf(r->s->conn, XR_MSG_ITEM, &b);
+	xr_buf_free(&b);
+	return rc;
+}
+
+/* Reports every applied change, deletions first as rsync's --delete-delay... order. */
+static int report_all(struct receiver *r)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < r->plan.ndel; i++)
+		rc = report(r, "*deleting", &r->dst.e[r->plan.deletions[i]]);
+	for (i = 0; rc == 0 && i < r->plan.n; i++) {
+		bool skipped = false;
+
+		for (size_t k = 0; k < r->nwants; k++)
+			if (r->wants[k].item == i && r->wants[k].skipped)
+				skipped = true;
+		if (!skipped)
+			rc = report(r, r->plan.items[i].itemize, &r->src.e[r->plan.items[i].src]);
+	}
+	return rc;
+}
+
+/* Decides the DEST root: "file newname" writes the single file as newname. */
+static int open_dest(struct receiver *r, const char *dest)
+{
+	const struct xr_opts *o = r->o;
+	char *parent = NULL, *copy = NULL;
+	struct stat st;
+	size_t len = strlen(dest);
+	bool single = r->src.n == 1 && r->src.e[0].type != XR_FT_DIR;
+	int recovered = 0, rc = 0;
+
+	if (single && !(len && dest[len - 1] == '/') &&
+	    !(stat(dest, &st) == 0 && S_ISDIR(st.st_mode))) {
+		char *slash;
+
+		copy = strdup(dest);
+		if (copy == NULL)
+			return XR_ENOMEM;
+		slash = strrchr(copy, '/');
+		if (slash && slash[1] == '\0') {
+			rc = XR_ESELECT;
+			goto out;
+		}
+		if (slash) {
+			*slash = '\0';
+			parent = strdup(slash == copy ? "/" : copy);
+			free(r->src.e[0].path);
+			r->src.e[0].path = strdup(slash + 1);
+		} else {
+			parent = strdup(".");
+			free(r->src.e[0].path);
+			r->src.e[0].path = strdup(copy);
+		}
+		if (parent == NULL || r->src.e[0].path == NULL || !xr_path_valid(r->src.e[0].path)) {
+			rc = XR_ESELECT;
+			goto out;
+		}
+		dest = parent;
+	}
+	if (lstat(dest, &st) < 0 && errno == ENOENT) {
+		char line[XR_PATH_MAX + 32];
+
+		size_t dl = strlen(dest);
+
+		while (dl > 1 && dest[dl - 1] == '/')
+			dl--;
+		r->created_root = true;
+		snprintf(line, sizeof(line), "created directory %.*s", (int)dl, dest);
+		if (!r->s->is_server) {
+			if ((o->itemize || o->verbose > 0) && !o->quiet)
+				printf("%s\n", line);
+			xr_logfile("%s", line);
+		}
+	}
+	if (o->dry_run) {
+		r->rootfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (r->rootfd < 0 && errno != ENOENT) {
+			xr_error("%s: opendir failed: %s", dest, strerror(errno));
+			rc = XR_EFILEIO;
+		}
+		goto out;
+	}
+	rc = xr_dest_open(&r->dest, dest, true, &recovered);
+	if (rc < 0)
+		goto out;
+	r->have_dest = true;
+	r->rootfd = r->dest.rootfd;
+	if (recovered)
+		xr_warn("%s: completed an interrupted commit before this run", dest);
+	rc = xr_txn_begin(&r->dest, &r->mo, &r->txn);
+out:
+	free(parent);
+	free(copy);
+	return rc;
+}
+
+/* Sends RESULT (the change set is committed or failed) to the sender. */
+static int send_result(struct receiver *r, int status)
+{
+	struct xr_result res;
+	struct xr_buf b;
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	res.status = status;
+	res.files_total = r->s->st.files_transferred;
+	res.files_changed = r->s->st.files_created;
+	res.files_deleted = r->plan.ndel;
+	res.cset = r->s->cset;
+	xr_buf_init(&b);
+	rc = xr_enc_result(&b, &res);
+	if (rc == 0)
+		rc = xr_conn_send_buf(r->s->conn, XR_MSG_RESULT, &b);
+	xr_buf_free(&b);
+	if (rc == 0)
+		rc = xr_conn_flush(r->s->conn);
+	return rc;
+}
+
+int xr_receiver_run(struct xr_session *s, const char *dest, int root_fd)
+{
+	const struct xr_opts *o = s->opts;
+	struct receiver r;
+	int rc;
+
+	(void)root_fd;
+	memset(&r, 0, sizeof(r));
+	r.s = s;
+	r.o = o;
+	r.rootfd = -1;
+	r.sg_fd = -1;
+	r.in.fd = -1;
+	r.in.basis_fd = -1;
+	xr_manifest_init(&r.src);
+	xr_manifest_init(&r.dst);
+	xr_plan_init(&r.plan);
+	r.mo.perms = o->perms;
+	r.mo.times = o->times;
+	r.mo.owner = o->owner;
+	r.mo.group = o->group;
+	r.mo.is_root = geteuid() == 0;
+	r.mo.numeric_ids = o->numeric_ids;
+	r.po.perms = o->perms;
+	r.po.times = o->times;
+	r.po.owner = o->owner;
+	r.po.group = o->group;
+	r.po.links = o->links;
+	r.po.devices = o->devices || o->specials;
+	r.po.checksum = o->checksum;
+	r.po.del = o->del;
+	r.po.delete_excluded = o->delete_excluded;
+	r.po.is_root = r.mo.is_root;
+	r.po.my_uid = geteuid();
+
+	rc = recv_flist(&r);
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < r.src.n; i++) {
+		xr_meta_map_ids(&r.src, &r.mo, &r.src.e[i]);
+		if (r.src.e[i].type == XR_FT_REG) {
+			s->st.files_reg++;
+			s->st.total_size += r.src.e[i].size;
+		} else if (r.src.e[i].type != XR_FT_DIR) {
+			s->st.files_other++;
+		}
+	}
+	s->st.files_total = r.src.n;
+	rc = open_dest(&r, dest);
+	if (rc < 0)
+		goto fail;
+	rc = walk_dest(&r);
+	if (rc == 0)
+		rc = xr_plan_build(&r.src, &r.dst, o->filters, &r.po, &r.plan);
+	if (rc == 0)
+		rc = record_changes(&r);
+	for (size_t i = 0; rc == 0 && i < r.plan.n; i++)
+		if (r.plan.items[i].act == XR_ACT_CREATE || r.plan.items[i].act == XR_ACT_REPLACE)
+			s->st.files_created++;
+	if (rc == 0)
+		rc = exchange(&r);
+	if (rc < 0)
+		goto fail;
+	/* the file data for the sender's writes is all here: commit (or not) */
+	for (size_t i = 0; i < r.nwants; i++)
+		if (!r.wants[i].skipped)
+			note_parent(&r, r.src.e[r.plan.items[r.wants[i].item].src].path);
+	if (r.txn && xr_txn_count(r.txn) > 0) {
+		rc = xr_txn_commit(r.txn, (const char *const *)o->commit_last);
+		r.txn = NULL;
+		if (rc < 0)
+			goto fail;
+	}
+	rc = report_all(&r);
+	if (rc == 0 && s->partial)
+		rc = XR_EPARTIAL;
+	else if (rc == 0 && s->vanished)
+		rc = XR_EVANISHED;
+	{
+		int rc2 = send_result(&r, rc);
+
+		if (rc == 0)
+			rc = rc2;
+	}
+	goto out;
+fail:
+	if (rc != XR_ESOCKET && rc != XR_ETIMEOUT && !r.peer_failed)
+		xr_conn_send_error(s->conn, rc, "%s: nothing changed (%s)", dest, xr_strerror(rc));
+out:
+	incoming_reset(&r, true);
+	if (r.sg) {
+		xr_sig_gen_free(r.sg);
+		close(r.sg_fd);
+	}
+	if (r.txn)
+		xr_txn_abort(r.txn);
+	if (r.have_dest)
+		xr_dest_close(&r.dest);
+	else if (r.rootfd >= 0)
+		close(r.rootfd);
+	xr_plan_free(&r.plan);
+	xr_manifest_free(&r.src);
+	xr_manifest_free(&r.dst);
+	free(r.wants);
+	free(r.dir_noted);
+	return rc;
+}

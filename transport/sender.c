@@ -1,0 +1,581 @@
+/* sender.c - the sending role: the file list out, file data for each request. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xr/commit.h"
+#include "xr/delta.h"
+#include "xr/err.h"
+#include "xr/filter.h"
+#include "xr/fs.h"
+#include "xr/hash.h"
+#include "xr/log.h"
+#include "xr/manifest.h"
+#include "xr/session.h"
+#include "xr/wire.h"
+
+/* Output queued beyond this waits for the peer before more is produced. */
+#define SEND_HIGH_WATER (512u * 1024)
+/* A file that keeps changing while read is retried this often. */
+#define READ_RETRIES 3
+#define FLIST_BATCH (60u * 1024)
+
+/* Where the source's files are opened from. */
+struct src_tree {
+	int basefd;		/* directory the stripped paths are relative to */
+	size_t strip;		/* bytes to strip from manifest paths ("name/") */
+	const char *prefix;	/* walk prefix or NULL */
+	struct xr_manifest m;
+};
+
+/* Splits "a/b/c" into parent "a/b" and leaf "c" (allocated copies). */
+static int split_path(const char *path, char **parent, char **leaf)
+{
+	size_t len = strlen(path);
+	const char *slash;
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	*parent = strndup(path, len);
+	if (*parent == NULL)
+		return XR_ENOMEM;
+	slash = memrchr(*parent, '/', len);
+	if (slash == NULL) {
+		*leaf = strdup(*parent);
+		strcpy(*parent, ".");
+	} else {
+		*leaf = strdup(slash + 1);
+		if (slash == *parent)
+			(*parent)[1] = '\0';
+		else
+			(*parent)[slash - *parent] = '\0';
+	}
+	return *leaf ? 0 : XR_ENOMEM;
+}
+
+/*
+ * Opens path as the sender sees it: beneath root_fd when confined (absolute
+ * paths must lie under the root's own path, given as root_path).
+ */
+static int open_source_path(const char *path, int root_fd, int flags)
+{
+	int fd;
+
+	if (root_fd < 0) {
+		fd = open(path, flags | O_CLOEXEC);
+		return fd < 0 ? xr_err_from_errno(errno) : fd;
+	}
+	while (*path == '/')
+		path++;
+	if (*path == '\0')
+		path = ".";
+	return xr_fs_open(root_fd, path, flags | O_CLOEXEC, 0);
+}
+
+/* Builds the sender's manifest of src with rsync's trailing-slash meaning. */
+static int build_tree(struct xr_session *s, const char *src, bool trailing_slash, int root_fd,
+		      struct src_tree *t)
+{
+	const struct xr_opts *o = s->opts;
+	struct xr_walk_opts wo = {0};
+	char *parent = NULL, *leaf = NULL;
+	struct stat st;
+	unsigned vanished = 0, errors = 0;
+	int fd = -1, rc;
+
+	xr_manifest_init(&t->m);
+	t->basefd = -1;
+	t->strip = 0;
+	t->prefix = NULL;
+	wo.recursive = o->recursive;
+	/* links and devices are listed; the receiver's plan skips them as rsync */
+	wo.links = true;
+	wo.devices = true;
+	wo.checksum = o->checksum;
+	wo.map_names = !o->numeric_ids;
+	wo.side = XR_WALK_SENDER;
+	wo.skip_name = XR_STATE_DIR;
+
+	fd = open_source_path(src, root_fd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+	if (fd >= 0 && (trailing_slash || !strcmp(src, ".") || !strcmp(src, "/"))) {
+		t->basefd = fd;
+		rc = xr_walk(fd, NULL, o->filters, &wo, &t->m, &vanished, &errors);
+		goto walked;
+	}
+	if (fd < 0 && trailing_slash) {
+		/* "dir/" names a directory; a symlink to one is followed, as rsync */
+		fd = open_source_path(src, root_fd, O_RDONLY | O_DIRECTORY);
+		if (fd >= 0) {
+			t->basefd = fd;
+			rc = xr_walk(fd, NULL, o->filters, &wo, &t->m, &vanished, &errors);
+			goto walked;
+		}
+	}
+	rc = split_path(src, &parent, &leaf);
+	if (rc < 0)
+		goto out;
+	if (!strcmp(leaf, "..") || !strcmp(leaf, ".") || !xr_path_valid(leaf)) {
+		xr_error("%s: source name not allowed", src);
+		rc = XR_ESELECT;
+		goto out;
+	}
+	if (fd >= 0) {
+		/* "dir": its contents appear under "leaf/" */
+		if (!o->recursive) {
+			xr_info(0, "skipping directory %s", leaf);
+			close(fd);
+			fd = -1;
+			rc = 0;
+			goto out;
+		}
+		t->basefd = fd;
+		t->strip = strlen(leaf) + 1;
+		t->prefix = leaf;
+		rc = xr_walk(fd, leaf, o->filters, &wo, &t->m, &vanished, &errors);
+		leaf = NULL;	/* kept for the prefix; freed with the tree */
+		goto walked;
+	}
+	fd = open_source_path(parent, root_fd, O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		xr_error("change_dir \"%s\" failed: %s", parent, strerror(errno));
+		rc = XR_ESELECT;
+		goto out;
+	}
+	t->basefd = fd;
+	{
+		struct xr_entry e;
+
+		memset(&e, 0, sizeof(e));
+		rc = xr_entry_stat(fd, leaf, leaf, &e);
+		if (rc == XR_EVANISHED) {
+			xr_error("link_stat \"%s\" failed: No such file or directory (2)", src);
+			rc = XR_EPARTIAL;
+			goto out;
+		}
+		if (rc < 0) {
+			xr_error("link_stat \"%s\" failed: %s", src, strerror(errno));
+			rc = XR_EPARTIAL;
+			goto out;
+		}
+		if (e.type == XR_FT_LINK && !o->links) {
+			xr_info(0, "skipping non-regular file \"%s\"", leaf);
+		} else if (fstatat(fd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			rc = xr_manifest_add(&t->m, &e);
+			if (rc == 0 && !o->numeric_ids)
+				rc = xr_manifest_note_ids(&t->m, e.uid, e.gid);
+		}
+		xr_entry_free(&e);
+	}
+	goto out;
+walked:
+	if (rc == 0 && vanished)
+		s->vanished = true;
+	if (rc == 0 && errors)
+		s->partial = true;
+out:
+	free(parent);
+	if (t->prefix == NULL)
+		free(leaf);
+	return rc;
+}
+
+/* Opens the source file of entry e for reading; returns fd or negative xr_err. */
+static int open_entry(const struct src_tree *t, const struct xr_entry *e)
+{
+	const char *rel = e->path;
+
+	if (t->strip) {
+		rel = strlen(rel) > t->strip ? rel + t->strip : ".";
+	}
+	return xr_fs_open(t->basefd, rel, O_RDONLY | O_CLOEXEC, 0);
+}
+
+/* Sends the change set's header and file list. */
+static int send_flist(struct xr_session *s, struct src_tree *t)
+{
+	struct xr_flist_coder coder;
+	struct xr_buf b;
+	size_t i;
+	int rc;
+
+	xr_buf_init(&b);
+	rc = xr_enc_u64(&b, s->cset);
+	if (rc == 0)
+		rc = xr_conn_send_buf(s->conn, XR_MSG_CSET_BEGIN, &b);
+	if (rc == 0 && !s->opts->numeric_ids && t->m.nusers) {
+		xr_buf_reset(&b);
+		rc = xr_enc_idmap(&b, 'u', t->m.users, t->m.nusers);
+		if (rc == 0)
+			rc = xr_conn_send_buf(s->conn, XR_MSG_IDMAP, &b);
+	}
+	if (rc == 0 && !s->opts->numeric_ids && t->m.ngroups) {
+		xr_buf_reset(&b);
+		rc = xr_enc_idmap(&b, 'g', t->m.groups, t->m.ngroups);
+		if (rc == 0)
+			rc = xr_conn_send_buf(s->conn, XR_MSG_IDMAP, &b);
+	}
+	xr_flist_coder_init(&coder);
+	xr_buf_reset(&b);
+	for (i = 0; rc == 0 && i < t->m.n; i++) {
+		rc = xr_enc_entry(&b, &coder, &t->m.e[i]);
+		if (rc == 0 && (b.len >= FLIST_BATCH || i + 1 == t->m.n)) {
+			s->st.flist_size += b.len;
+			rc = xr_conn_send_buf(s->conn, XR_MSG_FLIST, &b);
+			xr_buf_reset(&b);
+		}
+		if (rc == 0 && xr_conn_pending(s->conn) > SEND_HIGH_WATER)
+			rc = xr_conn_flush(s->conn);
+	}
+	if (rc == 0) {
+		xr_buf_reset(&b);
+		rc = xr_enc_u64(&b, t->m.n);
+		if (rc == 0)
+			rc = xr_conn_send_buf(s->conn, XR_MSG_FLIST_END, &b);
+	}
+	xr_buf_free(&b);
+	return rc;
+}
+
+/* Queues one small message built by enc. */
+static int send_abort(struct xr_session *s, uint64_t idx, uint8_t reason)
+{
+	struct xr_file_abort fa = {idx, reason};
+	struct xr_buf b;
+	int rc;
+
+	xr_buf_init(&b);
+	rc = xr_enc_file_abort(&b, &fa);
+	if (rc == 0)
+		rc = xr_conn_send_buf(s->conn, XR_MSG_FILE_ABORT, &b);
+	xr_buf_free(&b);
+	return rc;
+}
+
+static int send_begin(struct xr_session *s, uint64_t idx, uint8_t kind)
+{
+	struct xr_file_begin fb = {idx, kind};
+	struct xr_buf b;
+	int rc;
+
+	xr_buf_init(&b);
+	rc = xr_enc_file_begin(&b, &fb);
+	if (rc == 0)
+		rc = xr_conn_send_buf(s->conn, XR_MSG_FILE_BEGIN, &b);
+	xr_buf_free(&b);
+	return rc;
+}
+
+static int send_end(struct xr_session *s, uint64_t idx, uint64_t size, const struct xr_hash *h,
+		    const struct stat *st)
+{
+	struct xr_file_end fe;
+	struct xr_buf b;
+	int rc;
+
+	memset(&fe, 0, sizeof(fe));
+	fe.idx = idx;
+	fe.size = size;
+	fe.hash = *h;
+	fe.mtime_sec = st->st_mtim.tv_sec;
+	fe.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	xr_buf_init(&b);
+	rc = xr_enc_file_end(&b, &fe);
+	if (rc == 0)
+		rc = xr_conn_send_buf(s->conn, XR_MSG_FILE_END, &b);
+	xr_buf_free(&b);
+	return rc;
+}
+
+/* True when the file changed between the two fstat()s (a torn read). */
+static bool changed_while_read(const struct stat *a, const struct stat *b)
+{
+	return a->st_size != b->st_size || a->st_ino != b->st_ino ||
+	       a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec ||
+	       a->st_ctim.tv_sec != b->st_ctim.tv_sec || a->st_ctim.tv_nsec != b->st_ctim.tv_nsec;
+}
+
+/* Waits until the output queue has room, keeping the connection alive. */
+static int wait_room(struct xr_session *s)
+{
+	int rc = 0;
+
+	while (rc == 0 && xr_conn_pending(s->conn) > SEND_HIGH_WATER)
+		rc = xr_conn_pump(s->conn, 1000);
+	return rc;
+}
+
+/*
+ * Streams one attempt at fd's content (whole, or as a delta against sig),
+ * returning its hash and size.
+ */
+static int stream_content(struct xr_session *s, int fd, struct xr_sig_load *sig, bool whole,
+			  struct xr_hash *h, uint64_t *size)
+{
+	uint8_t *buf = malloc(XR_DATA_CHUNK);
+	struct xr_delta_gen *dg = NULL;
+	struct xr_hasher hs = {0};
+	bool done = false;
+	size_t len;
+	off_t off = 0;
+	ssize_t n;
+	int rc;
+
+	if (buf == NULL)
+		return XR_ENOMEM;
+	if (whole) {
+		rc = xr_hasher_init(&hs);
+		while (rc == 0) {
+			n = pread(fd, buf, XR_DATA_CHUNK, off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				rc = XR_EFILEIO;
+				break;
+			}
+			if (n == 0)
+				break;
+			off += n;
+			xr_hasher_update(&hs, buf, (size_t)n);
+			rc = wait_room(s);
+			if (rc == 0)
+				rc = xr_conn_send(s->conn, XR_MSG_FILE_DATA, buf, (size_t)n);
+		}
+		if (rc == 0) {
+			xr_hasher_final(&hs, h);
+			*size = (uint64_t)off;
+			s->st.literal += (uint64_t)off;
+		}
+		xr_hasher_free(&hs);
+		free(buf);
+		return rc;
+	}
+	rc = xr_delta_gen_begin(&dg, sig, fd);
+	while (rc == 0 && !done) {
+		rc = xr_delta_gen_next(dg, buf, XR_DATA_CHUNK, &len, &done);
+		if (rc == 0 && len) {
+			rc = wait_room(s);
+			if (rc == 0)
+				rc = xr_conn_send(s->conn, XR_MSG_FILE_DATA, buf, len);
+			s->st.literal += len;
+		}
+	}
+	if (rc == 0)
+		xr_delta_gen_result(dg, h, size);
+	xr_delta_gen_free(dg);
+	free(buf);
+	return rc;
+}
+
+/* Answers one request: SAME, a delta, or the whole file; retries torn reads. */
+static int serve_request(struct xr_session *s, struct src_tree *t, const struct xr_request *req,
+			 struct xr_sig_load *sig)
+{
+	const struct xr_entry *e = &t->m.e[req->idx];
+	struct stat before, after;
+	struct xr_hash h;
+	uint64_t size;
+	int fd, rc, attempt;
+
+	fd = open_entry(t, e);
+	if (fd < 0) {
+		if (fd == XR_EVANISHED) {
+			xr_warn("file has vanished: \"%s\"", e->path);
+			s->vanished = true;
+			return send_abort(s, req->idx, XR_ABORT_VANISHED);
+		}
+		xr_error("send_files failed to open \"%s\": %s", e->path, strerror(errno));
+		s->partial = true;
+		return send_abort(s, req->idx, XR_ABORT_READ_ERROR);
+	}
+	for (attempt = 0; attempt <= READ_RETRIES; attempt++) {
+		if (fstat(fd, &before) < 0 || !S_ISREG(before.st_mode)) {
+			rc = XR_EFILEIO;
+			goto read_error;
+		}
+		if (req->have_hash && (uint64_t)before.st_size == req->basis_size) {
+			rc = xr_hash_fd(fd, &h, &size);
+			if (rc < 0)
+				goto read_error;
+			if (fstat(fd, &after) < 0) {
+				rc = XR_EFILEIO;
+				goto read_error;
+			}
+			if (changed_while_read(&before, &after))
+				continue;
+			if (!memcmp(&h, &req->basis_hash, sizeof(h))) {
+				rc = send_begin(s, req->idx, XR_FILE_SAME);
+				if (rc == 0)
+					rc = send_end(s, req->idx, size, &h, &after);
+				s->st.matched += size;
+				goto out;
+			}
+		}
+		rc = send_begin(s, req->idx, sig ? XR_FILE_DELTA : XR_FILE_WHOLE);
+		if (rc < 0)
+			goto out;
+		rc = stream_content(s, fd, sig, sig == NULL, &h, &size);
+		if (rc == XR_EFILEIO)
+			goto read_error;
+		if (rc < 0)
+			goto out;
+		if (fstat(fd, &after) < 0) {
+			rc = XR_EFILEIO;
+			goto read_error;
+		}
+		if (!changed_while_read(&before, &after) && size == (uint64_t)after.st_size) {
+			rc = send_end(s, req->idx, size, &h, &after);
+			s->st.transferred_size += size;
+			goto out;
+		}
+		xr_info(2, "%s: changed while being read, sending again", e->path);
+		rc = send_abort(s, req->idx, XR_ABORT_RETRY);
+		if (rc < 0)
+			goto out;
+	}
+	xr_warn("%s: kept changing while being read; not sent", e->path);
+	s->partial = true;
+	rc = send_abort(s, req->idx, XR_ABORT_READ_ERROR);
+	goto out;
+read_error:
+	xr_error("read errors mapping \"%s\": %s", e->path, strerror(errno));
+	s->partial = true;
+	rc = send_abort(s, req->idx, XR_ABORT_READ_ERROR);
+out:
+	close(fd);
+	return rc;
+}
+
+/* Receives SIG frames for idx into a loaded signature. */
+static int load_signature(struct xr_session *s, uint64_t idx, struct xr_sig_load **sigp)
+{
+	const uint8_t *p;
+	size_t n;
+	uint8_t type;
+	uint64_t v;
+	int rc;
+
+	rc = xr_sig_load_begin(sigp);
+	while (rc == 0) {
+		rc = xr_conn_wait_frame(s->conn, &type, &p, &n);
+		if (rc < 0)
+			break;
+		rc = 0;
+		if (type == XR_MSG_SIG) {
+			rc = xr_sig_load_feed(*sigp, p, n);
+		} else if (type == XR_MSG_SIG_END) {
+			rc = xr_dec_u64(p, n, &v);
+			if (rc == 0 && v != idx)
+				rc = XR_EPROTO;
+			if (rc == 0)
+				return xr_sig_load_finish(*sigp);
+		} else if (type != XR_MSG_KEEPALIVE) {
+			xr_error("protocol error: unexpected message %u in a signature", type);
+			rc = XR_EPROTO;
+		}
+	}
+	return rc;
+}
+
+int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, int root_fd)
+{
+	struct src_tree t;
+	struct xr_request req;
+	struct xr_result res;
+	struct xr_sig_load *sig = NULL;
+	const uint8_t *p;
+	size_t n;
+	uint8_t type;
+	bool req_end = false, peer_failed = false, got_result = false;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	rc = build_tree(s, src, trailing_slash, root_fd, &t);
+	if (rc < 0) {
+		xr_conn_send_error(s->conn, rc, "%s: cannot read the source (%s)", src,
+				   xr_strerror(rc));
+		goto out;
+	}
+	s->st.files_total = t.m.n;
+	for (size_t i = 0; i < t.m.n; i++)
+		if (t.m.e[i].type == XR_FT_REG) {
+			s->st.files_reg++;
+			s->st.total_size += t.m.e[i].size;
+		}
+	rc = send_flist(s, &t);
+	while (rc == 0 && !req_end) {
+		rc = xr_conn_wait_frame(s->conn, &type, &p, &n);
+		if (rc < 0)
+			break;
+		rc = 0;
+		switch (type) {
+		case XR_MSG_REQUEST:
+			rc = xr_dec_request(p, n, &req);
+			if (rc == 0 && (req.idx >= t.m.n || t.m.e[req.idx].type != XR_FT_REG)) {
+				xr_error("protocol error: request for a non-file index %llu",
+					 (unsigned long long)req.idx);
+				rc = XR_EPROTO;
+			}
+			if (rc == 0 && req.have_basis)
+				rc = load_signature(s, req.idx, &sig);
+			if (rc == 0)
+				rc = serve_request(s, &t, &req, sig);
+			xr_sig_load_free(sig);
+			sig = NULL;
+			break;
+		case XR_MSG_REQ_END:
+			req_end = true;
+			rc = xr_conn_send(s->conn, XR_MSG_CSET_END, NULL, 0);
+			break;
+		case XR_MSG_KEEPALIVE:
+			break;
+		case XR_MSG_ERROR:
+			peer_failed = true;
+			rc = xr_session_peer_error(s, p, n);
+			break;
+		default:
+			xr_error("protocol error: unexpected message %u from the receiver", type);
+			rc = XR_EPROTO;
+		}
+	}
+	/* the receiver commits, then reports what it did */
+	while (rc == 0) {
+		rc = xr_conn_wait_frame(s->conn, &type, &p, &n);
+		if (rc < 0)
+			break;
+		rc = 0;
+		if (type == XR_MSG_ITEM) {
+			rc = xr_session_item_from_peer(s, p, n);
+		} else if (type == XR_MSG_RESULT) {
+			rc = xr_dec_result(p, n, &res);
+			got_result = rc == 0;
+			if (rc == 0) {
+				s->status = res.status;
+				s->st.files_created = res.files_changed;
+				s->st.files_deleted = res.files_deleted;
+				s->st.files_transferred = res.files_total;
+			}
+			break;
+		} else if (type == XR_MSG_ERROR) {
+			peer_failed = true;
+			rc = xr_session_peer_error(s, p, n);
+		} else if (type != XR_MSG_KEEPALIVE) {
+			xr_error("protocol error: unexpected message %u after the file data", type);
+			rc = XR_EPROTO;
+		}
+	}
+	if (rc < 0 && !got_result && !peer_failed && rc != XR_ESOCKET && rc != XR_ETIMEOUT)
+		xr_conn_send_error(s->conn, rc, "the sender failed: %s", xr_strerror(rc));
+	if (rc == 0)
+		rc = s->status;
+out:
+	if (t.basefd >= 0)
+		close(t.basefd);
+	if (t.prefix)
+		free((char *)t.prefix);
+	xr_manifest_free(&t.m);
+	return rc;
+}
