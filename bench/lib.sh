@@ -20,7 +20,7 @@ bench_die() {
 # bench_kv FILE KEY: the value of KEY=VALUE in a rusage output line, or "-"
 bench_kv() {
 	local v
-	v=$(tr ' ' '\n' <"$1" 2>/dev/null | sed -n "s/^$2=//p" | tail -n 1)
+	v=$(tr ' ' '\n' 2>/dev/null <"$1" | sed -n "s/^$2=//p" | tail -n 1) || v=
 	printf '%s' "${v:--}"
 }
 
@@ -29,7 +29,8 @@ bench_kv() {
 # or "- -" when there is none (one line).
 bench_parse_bytes() {
 	local line
-	line=$(grep -E 'sent [0-9,.]+ bytes +received [0-9,.]+ bytes' "$1" 2>/dev/null | tail -n 1)
+	line=$(grep -E 'sent [0-9,.]+ bytes +received [0-9,.]+ bytes' "$1" 2>/dev/null | tail -n 1) ||
+		line=
 	if [ -z "$line" ]; then
 		printf -- '- -\n'
 		return
@@ -120,9 +121,10 @@ bench_table() {
 # bench_machine: Markdown lines describing this machine
 bench_machine() {
 	local cpu fs
-	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)
-	[ -n "$cpu" ] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | sed -n 1p)
-	fs=$(df -PT "$1" 2>/dev/null | awk 'NR == 2 { print $2 " (" $1 ")" }')
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p) || cpu=
+	[ -n "$cpu" ] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | sed -n 1p) ||
+		cpu=
+	fs=$(df -PT "$1" 2>/dev/null | awk 'NR == 2 { print $2 " (" $1 ")" }') || fs=
 	printf -- '- CPU: %s, nproc %s\n' "${cpu:-unknown}" "$(nproc)"
 	printf -- '- kernel: %s %s\n' "$(uname -sr)" "$(uname -m)"
 	printf -- '- memory (`free -g`):\n\n'
@@ -146,14 +148,16 @@ bench_git_rev() {
 
 # ---------------------------------------------------------------------------------------------
 # SSH scenarios (pending). run.sh skips scenarios whose transport is "ssh" unless
-# bench_ssh_ready succeeds. To wire them up:
-#   bench_ssh_ready      source tests/lib/sshd.sh, sshd_start a loopback sshd (user, key,
-#                        known_hosts in $BENCH_WORK/ssh), export what bench_ssh_spec needs;
-#                        return 0 when SSH runs are possible.
-#   bench_ssh_spec PATH  print the remote form of a local PATH (USER@127.0.0.1:PATH)
-#   bench_ssh_rsh        print the -e/--rsh value for both tools (port, key, known_hosts,
-#                        ConnectTimeout=5 as in the guide); wrap it with bench_relay_rsh to count
-#                        the bytes on the wire.
+# bench_ssh_ready succeeds. To wire them up (tests/lib/sshd.sh provides the server):
+#   bench_ssh_ready      source tests/lib/sshd.sh and sshd_start (loopback sshd, users xroad /
+#                        xroad-slave as in the guide; exports SSHD_PORT, SSHD_USER, CLIENT_KEY,
+#                        KNOWN_HOSTS, SSH_OPTS); return 0 when SSH runs are possible. SRC must
+#                        be readable by $SSHD_USER; runs should go through sshd_as_client, and
+#                        DEST must then be writable by the client user.
+#   bench_ssh_spec PATH  print the remote form of a local PATH ($SSHD_USER@127.0.0.1:PATH)
+#   bench_ssh_rsh        print the -e/--rsh value for both tools ("ssh $SSH_OPTS -o
+#                        ConnectTimeout=5", as in the guide); wrap it with bench_relay_rsh to
+#                        count the bytes on the wire.
 #   bench_relay_rsh RSH FILE
 #                        print an --rsh value that runs RSH through a byte-counting relay and
 #                        writes "sent N bytes  received N bytes" (client's view) to FILE, which
@@ -161,8 +165,10 @@ bench_git_rev() {
 #                        tools must use the same relay so the counts are comparable (with the
 #                        built-in libssh2 transport of xroad-replicate the relay has to sit on
 #                        the TCP path instead, e.g. a counting TCP forwarder in front of sshd).
-#   bench_ssh_stop       stop the sshd started by bench_ssh_ready.
-# Until then they report "not run" and produce no numbers.
+#   bench_ssh_stop       sshd_stop.
+# For ssh runs the server side runs under sshd, not as the client's child: rusage then sees
+# the client only (server RSS/CPU would need sampling the sshd session's processes, e.g. with
+# sshd_session_pids). Until this is done the SSH scenarios report "not run" and no numbers.
 bench_ssh_ready() {
 	BENCH_SSH_NOTE="SSH transport not wired into the benchmark yet (bench_ssh_* hooks in bench/lib.sh; needs tests/lib/sshd.sh)"
 	return 1

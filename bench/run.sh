@@ -125,6 +125,12 @@ if [ -f "$XROAD_LIB" ]; then
 	for f in xroad_tree xroad_resave_keyconf xroad_edit_keyconf xroad_add_key; do
 		declare -F "$f" >/dev/null || XROAD_NOTE="tests/lib/xroad_tree.sh has no $f"
 	done
+	# the library's copy of the guide's options wins, so the two cannot drift apart
+	if declare -p XROAD_RSYNC_OPTS >/dev/null 2>&1 && declare -p XROAD_EXCLUDES >/dev/null 2>&1
+	then
+		XROAD_OPTS=("${XROAD_RSYNC_OPTS[@]}")
+		XROAD_FILTERS=("${XROAD_EXCLUDES[@]}")
+	fi
 else
 	XROAD_NOTE="tests/lib/xroad_tree.sh is not present"
 fi
@@ -173,8 +179,16 @@ uses_tree() {
 LARGE_T=$WORK/trees/large-$LARGE_FILES-$LARGE_MB-$LARGE_BIG_MB-s$SEED
 XROAD_T=$WORK/trees/xroad-s$SEED
 
+# tree_stamp FILE: identifies the generator, so a cached tree is reused only if it made it
+tree_stamp() {
+	md5sum <"$1" | cut -d' ' -f1
+}
+
 make_large() {
-	[ -f "$LARGE_T/.complete" ] && { bench_msg "reusing $LARGE_T"; return; }
+	if [ "$(cat "$LARGE_T/.complete" 2>/dev/null)" = "$(tree_stamp "$BENCH/gen_large.sh")" ]; then
+		bench_msg "reusing $LARGE_T"
+		return
+	fi
 	rm -rf "$LARGE_T"
 	mkdir -p "$LARGE_T"
 	bench_msg "generating large tree ($LARGE_FILES files, $LARGE_MB MiB, big.bin $LARGE_BIG_MB MiB)"
@@ -187,11 +201,14 @@ make_large() {
 	"$BENCH/gen_large.sh" --touch "$LARGE_T/touched" "$SEED-touch"
 	cp -al "$LARGE_T/base" "$LARGE_T/bigrw"
 	"$BENCH/gen_large.sh" --rewrite-big "$LARGE_T/bigrw" "$SEED-bigrw"
-	touch "$LARGE_T/.complete"
+	tree_stamp "$BENCH/gen_large.sh" >"$LARGE_T/.complete"
 }
 
 make_xroad() {
-	[ -f "$XROAD_T/.complete" ] && { bench_msg "reusing $XROAD_T"; return; }
+	if [ "$(cat "$XROAD_T/.complete" 2>/dev/null)" = "$(tree_stamp "$XROAD_LIB")" ]; then
+		bench_msg "reusing $XROAD_T"
+		return
+	fi
 	rm -rf "$XROAD_T"
 	mkdir -p "$XROAD_T"
 	bench_msg "generating X-Road tree"
@@ -201,8 +218,8 @@ make_xroad() {
 	cp -a "$XROAD_T/base" "$XROAD_T/edit"
 	xroad_edit_keyconf "$XROAD_T/edit"
 	cp -a "$XROAD_T/base" "$XROAD_T/newkey"
-	xroad_add_key "$XROAD_T/newkey"
-	touch "$XROAD_T/.complete"
+	xroad_add_key "$XROAD_T/newkey" >/dev/null	# prints the new key id
+	tree_stamp "$XROAD_LIB" >"$XROAD_T/.complete"
 }
 
 uses_tree large && make_large
@@ -398,7 +415,7 @@ medcell() {
 }
 
 RSYNC_VER=$(rsync --version 2>&1 | sed -n 1p | tr -s ' ')
-XR_VER=$("${XR[0]}" --version 2>&1 | sed -n 1p | tr -s ' ' || true)
+XR_VER=$(timeout -k 2 10 "${XR[0]}" --version 2>&1 | sed -n 1p | tr -s " " || true)
 ELAPSED=$(( $(date +%s) - T_START ))
 
 {

@@ -223,6 +223,7 @@ static int dowild(const unsigned char *p, const unsigned char *text,
 	return WM_TRUE;
 }
 
+/* rsync's wildmatch(): true if the whole of text matches pattern. */
 bool xr_wildmatch(const char *pattern, const char *text)
 {
 	static const unsigned char *const none[] = {NULL};
@@ -370,6 +371,7 @@ static bool rule_applies(const struct xr_filters *f, const struct rule *r,
 	return (sides & (side == XR_SIDE_SENDER ? R_SENDER : R_RECEIVER)) != 0;
 }
 
+/* First matching rule in force on side decides; true if it is an exclude. */
 bool xr_filters_excluded(const struct xr_filters *f, const char *path, bool is_dir,
 			 enum xr_filter_side side)
 {
@@ -388,6 +390,7 @@ bool xr_filters_excluded(const struct xr_filters *f, const char *path, bool is_d
 
 /* ---- the rule list -------------------------------------------------------- */
 
+/* Returns an empty list, or NULL on ENOMEM. */
 struct xr_filters *xr_filters_new(void)
 {
 	return calloc(1, sizeof(struct xr_filters));
@@ -405,6 +408,7 @@ static void clear_rules(struct xr_filters *f)
 	f->n = 0;
 }
 
+/* Frees f and all its rules; NULL is a no-op. */
 void xr_filters_free(struct xr_filters *f)
 {
 	if (!f)
@@ -735,6 +739,7 @@ static int add_rule_text(struct xr_filters *f, const char *rule, const struct pa
 	return append_rule(f, flags, pat, strlen(pat));
 }
 
+/* Parses one rule of kind 0, '+' or '-'; returns 0, XR_ESYNTAX, XR_EUNSUPPORTED, XR_EFILEIO. */
 int xr_filters_add(struct xr_filters *f, int kind, const char *rule, const char *origin)
 {
 	struct parse_ctx ctx;
@@ -825,6 +830,7 @@ out:
 	return ret;
 }
 
+/* Adds every rule of the file path ("-" = stdin); returns as xr_filters_add(). */
 int xr_filters_add_file(struct xr_filters *f, int kind, const char *path)
 {
 	struct parse_ctx ctx;
@@ -856,6 +862,7 @@ int xr_filters_add_file(struct xr_filters *f, int kind, const char *path)
 	return ret;
 }
 
+/* Sets --delete-excluded and refreshes the canonical texts. */
 void xr_filters_set_delete_excluded(struct xr_filters *f, bool on)
 {
 	size_t i;
@@ -868,11 +875,13 @@ void xr_filters_set_delete_excluded(struct xr_filters *f, bool on)
 		(void)rule_make_text(f, &f->v[i]);
 }
 
+/* Returns the number of rules. */
 size_t xr_filters_count(const struct xr_filters *f)
 {
 	return f ? f->n : 0;
 }
 
+/* Returns rule i's canonical text, or NULL if i is out of range. */
 const char *xr_filters_rule(const struct xr_filters *f, size_t i)
 {
 	if (!f || i >= f->n)

@@ -211,6 +211,7 @@ static int open_dir_confined(int rootfd, const char *relpath, size_t len, const 
 	return XR_EFILEIO;
 }
 
+/* Opens relpath's parent beneath rootfd; 0, XR_EUNSAFE or XR_EFILEIO (errno). */
 int xr_fs_open_parent(int rootfd, const char *relpath, int *dirfd, const char **leaf)
 {
 	const char *slash;
@@ -237,6 +238,7 @@ int xr_fs_open_parent(int rootfd, const char *relpath, int *dirfd, const char **
 	return 0;
 }
 
+/* Opens relpath beneath rootfd without following a symlink leaf; fd or xr_err. */
 int xr_fs_open(int rootfd, const char *relpath, int flags, mode_t mode)
 {
 	const char *leaf;
@@ -268,6 +270,7 @@ int xr_fs_open(int rootfd, const char *relpath, int flags, mode_t mode)
 	return fd;
 }
 
+/* lstat beneath rootfd; 0, XR_EVANISHED (absent), XR_EUNSAFE or XR_EFILEIO. */
 int xr_fs_lstat(int rootfd, const char *relpath, struct stat *st)
 {
 	const char *leaf;
@@ -293,6 +296,7 @@ int xr_fs_lstat(int rootfd, const char *relpath, struct stat *st)
 	return 0;
 }
 
+/* Writes all of buf, retrying EINTR and short writes; 0 or XR_EFILEIO. */
 int xr_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -404,6 +408,7 @@ unlink_file:
 	return 0;
 }
 
+/* Removes name (any type, recursively) beneath rootfd; 0 or xr_err (reported). */
 int xr_fs_remove_tree(int rootfd, const char *name)
 {
 	const char *leaf;

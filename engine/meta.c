@@ -41,6 +41,7 @@ static const char *idname_find(const struct xr_idname *t, size_t n, uint32_t id)
 	return NULL;
 }
 
+/* Maps e's uid/gid by name through the sender's tables (not 0, not --numeric-ids). */
 void xr_meta_map_ids(const struct xr_manifest *src, const struct xr_meta_opts *o,
 		     struct xr_entry *e)
 {
@@ -86,6 +87,7 @@ static bool user_in_group(uint32_t gid)
 	return found;
 }
 
+/* The ids to set on this receiver, -1 meaning "leave as created". */
 void xr_meta_target_ids(const struct xr_meta_opts *o, const struct xr_entry *e, int64_t *uid,
 			int64_t *gid)
 {
@@ -197,18 +199,21 @@ static int meta_apply(int fd, int dirfd, const char *leaf, const char *path,
 	return 0;
 }
 
+/* Applies e's attributes through fd; 0 or XR_EFILEIO (reported). */
 int xr_meta_apply_fd(int fd, const char *path, const struct xr_entry *e,
 		     const struct xr_meta_opts *o)
 {
 	return meta_apply(fd, -1, NULL, path, e, o);
 }
 
+/* Applies e's attributes to leaf in dirfd, not following it; 0 or XR_EFILEIO. */
 int xr_meta_apply_at(int dirfd, const char *leaf, const char *path, const struct xr_entry *e,
 		     const struct xr_meta_opts *o)
 {
 	return meta_apply(-1, dirfd, leaf, path, e, o);
 }
 
+/* True if st differs from e in an attribute this run can and does preserve. */
 bool xr_meta_differs(const struct stat *st, const struct xr_entry *e, const struct xr_meta_opts *o)
 {
 	int64_t uid, gid;

@@ -57,11 +57,13 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Reads a big-endian u32. */
 static uint32_t get_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* Writes a big-endian u32. */
 static void put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
@@ -88,6 +90,7 @@ static int grow(uint8_t **buf, size_t *cap, size_t need)
 	return 0;
 }
 
+/* Wraps a stream in a connection; returns 0 or XR_ENOMEM (ctx is not closed then). */
 int xr_conn_new(struct xr_conn **cp, const struct xr_stream_ops *ops, void *ctx, int io_timeout)
 {
 	struct xr_conn *c = calloc(1, sizeof(*c));
@@ -262,6 +265,7 @@ int xr_conn_set_compress(struct xr_conn *c, int level)
 	return 0;
 }
 
+/* True for the frame types that are deflated when compression is on. */
 static bool compressible(uint8_t type)
 {
 	return type == XR_MSG_FILE_DATA || type == XR_MSG_SIG;
@@ -339,6 +343,7 @@ int xr_conn_send(struct xr_conn *c, uint8_t type, const void *payload, size_t le
 	return 0;
 }
 
+/* Queues an encoded buffer as a frame; XR_ENOMEM if encoding ran out of memory. */
 int xr_conn_send_buf(struct xr_conn *c, uint8_t type, const struct xr_buf *b)
 {
 	if (b->oom)
@@ -346,6 +351,7 @@ int xr_conn_send_buf(struct xr_conn *c, uint8_t type, const struct xr_buf *b)
 	return xr_conn_send(c, type, b->p, b->len);
 }
 
+/* Returns the number of queued bytes not yet written. */
 size_t xr_conn_pending(const struct xr_conn *c)
 {
 	return c->olen - c->ooff;
@@ -424,6 +430,7 @@ static long inflate_payload(struct xr_conn *c, const uint8_t *p, size_t n)
 	return (long)out;
 }
 
+/* Hands out the next complete buffered frame (1), or 0, or the error that ends input. */
 int xr_conn_recv(struct xr_conn *c, uint8_t *type, const uint8_t **payload, size_t *len)
 {
 	size_t need, plen;
@@ -551,6 +558,12 @@ static int maybe_tick(struct xr_conn *c, int64_t now)
 	return c->ops->tick ? c->ops->tick(c->ctx) : 0;
 }
 
+/*
+ * Moves bytes both ways and, if nothing moved, waits (in slices of at most a
+ * second, calling tick) for the stream.  Only time spent waiting counts
+ * towards --timeout, so a caller busy between pumps does not time out.
+ * Returns 0 on progress or when timeout_ms elapsed, XR_ETIMEOUT, or an error.
+ */
 int xr_conn_pump(struct xr_conn *c, int timeout_ms)
 {
 	int64_t start = now_ms(), now, t0, slice;
@@ -600,6 +613,7 @@ int xr_conn_pump(struct xr_conn *c, int timeout_ms)
 	}
 }
 
+/* Pumps until the output queue is empty; returns 0 or the pump's error. */
 int xr_conn_flush(struct xr_conn *c)
 {
 	int rc;
@@ -612,6 +626,7 @@ int xr_conn_flush(struct xr_conn *c)
 	return 0;
 }
 
+/* Pumps until a frame can be handed out; returns 1 or a negative xr_err. */
 int xr_conn_wait_frame(struct xr_conn *c, uint8_t *type, const uint8_t **payload, size_t *len)
 {
 	int rc;
@@ -626,6 +641,7 @@ int xr_conn_wait_frame(struct xr_conn *c, uint8_t *type, const uint8_t **payload
 	}
 }
 
+/* Returns the byte and frame counters. */
 const struct xr_conn_stats *xr_conn_stats(const struct xr_conn *c)
 {
 	return &c->st;

@@ -50,6 +50,7 @@ struct ssh_stream {
 	unsigned char rbuf[SSH_CHUNK];	/* data read while completing a pending read */
 	size_t rlen, roff;
 	bool dead;			/* the connection failed: close() does not wait */
+	bool io_off;			/* freeing: socket callbacks fail at once */
 	unsigned known_types;		/* bit t: known_hosts has keytypes[t] for the host */
 	char errline[ERRLINE_MAX];	/* remote stderr, line-buffered */
 	size_t errlen;
@@ -128,10 +129,29 @@ static int expand_path(const char *path, char *out, size_t outlen)
 static ssize_t ssh_recv_cb(libssh2_socket_t fd, void *buf, size_t len, int flags, void **abstract)
 {
 	struct ssh_stream *s = *abstract;
-	ssize_t n = recv(fd, buf, len, flags);
+	ssize_t n;
+
+	if (s->io_off)
+		return -ECONNRESET;
+	n = recv(fd, buf, len, flags);
 
 	if (n > 0)
 		s->last_rx_ms = mono_ms();
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+/* libssh2 send callback: send() without SIGPIPE; fails at once while freeing. */
+static ssize_t ssh_send_cb(libssh2_socket_t fd, const void *buf, size_t len, int flags,
+			   void **abstract)
+{
+	struct ssh_stream *s = *abstract;
+	ssize_t n;
+
+	if (s->io_off)
+		return -EPIPE;
+	n = send(fd, buf, len, flags | MSG_NOSIGNAL);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	return n;
@@ -156,7 +176,7 @@ static int wait_socket(struct ssh_stream *s, long long deadline, int tmo_err)
 	if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
 		pfd.events |= POLLOUT;
 	if (!pfd.events)
-		pfd.events = POLLIN | POLLOUT;
+		pfd.events = POLLIN;	/* nothing blocked: wait for the server */
 	if (poll(&pfd, 1, left) == 0 && ms_left(deadline) == 0)
 		return tmo_err;
 	return 0;
@@ -177,7 +197,8 @@ static int tcp_connect(const char *host, int port, int family, long long deadlin
 	char portstr[16];
 	struct pollfd pfd;
 	socklen_t sl;
-	int fd = -1, rc, soerr = 0, one = 1, err = XR_ESSH, left;
+	int fd = -1, rc, soerr = 0, one = 1, left;
+	bool expired = false;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = family ? family : AF_UNSPEC;
@@ -207,6 +228,7 @@ static int tcp_connect(const char *host, int port, int family, long long deadlin
 			} while (rc < 0 && errno == EINTR);
 			if (rc == 0) {
 				soerr = ETIMEDOUT;
+				expired = true;
 			} else {
 				sl = sizeof(soerr);
 				if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
@@ -217,16 +239,15 @@ static int tcp_connect(const char *host, int port, int family, long long deadlin
 		}
 		close(fd);
 		fd = -1;
-		if (soerr == ETIMEDOUT)
+		if (expired)
 			break;
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
+		/* as ssh: our ConnectTimeout is exit 35 (rsync's), the kernel's is ssh's 255 */
 		xr_error("ssh: connect to host %s port %d: %s", host, port,
 			 soerr == ETIMEDOUT ? "Connection timed out" : strerror(soerr));
-		if (soerr == ETIMEDOUT)
-			err = tmo_err;
-		return err;
+		return expired ? tmo_err : XR_ESSH;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	*sockp = fd;
@@ -1009,15 +1030,20 @@ static int ssh_tick(void *ctx)
 	return 0;
 }
 
-/* Frees everything of the stream. */
+/*
+ * Frees everything of the stream.  A last disconnect message is tried
+ * without waiting; then socket I/O is cut off so that libssh2 cannot return
+ * EAGAIN (and keep its memory) while freeing.
+ */
 static void ssh_free(struct ssh_stream *s)
 {
+	if (s->session && !s->dead)
+		libssh2_session_disconnect(s->session, "closed");
+	s->io_off = true;
 	if (s->channel)
 		libssh2_channel_free(s->channel);
-	if (s->session) {
-		libssh2_session_disconnect(s->session, "closed");
+	if (s->session)
 		libssh2_session_free(s->session);
-	}
 	if (s->sock >= 0)
 		close(s->sock);
 	if (s->ready_fd >= 0)
@@ -1088,16 +1114,6 @@ out:
 	if (status == 255 && mono_ms() >= deadline)
 		xr_warn("ssh: %s: remote command did not finish within %d s", s->host,
 			s->close_wait_s);
-	/* freeing may need to send; do it blocking but bounded by the socket state */
-	while (libssh2_channel_free(s->channel) == LIBSSH2_ERROR_EAGAIN)
-		if (close_wait(s, deadline))
-			break;
-	s->channel = NULL;
-	while (libssh2_session_disconnect(s->session, "closed") == LIBSSH2_ERROR_EAGAIN)
-		if (close_wait(s, deadline))
-			break;
-	libssh2_session_free(s->session);
-	s->session = NULL;
 	ssh_free(s);
 	return status;
 }
@@ -1234,6 +1250,7 @@ int xr_ssh_open(const struct xr_rsh *rsh, const char *user, const char *host, co
 		goto fail;
 	}
 	libssh2_session_callback_set(s->session, LIBSSH2_CALLBACK_RECV, (void *)ssh_recv_cb);
+	libssh2_session_callback_set(s->session, LIBSSH2_CALLBACK_SEND, (void *)ssh_send_cb);
 	libssh2_session_set_blocking(s->session, 0);
 	s->last_rx_ms = mono_ms();
 	err = ssh_establish(s, rsh, user, host, port, cmd, deadline, tmo_err);

@@ -35,6 +35,7 @@ void xr_buf_init(struct xr_buf *b)
 	b->oom = false;
 }
 
+/* Frees the buffer's memory and makes it empty again. */
 void xr_buf_free(struct xr_buf *b)
 {
 	free(b->p);
@@ -75,6 +76,7 @@ fail:
 	return false;
 }
 
+/* Appends n raw bytes (sets oom on allocation failure). */
 void xr_put_bytes(struct xr_buf *b, const void *p, size_t n)
 {
 	if (n == 0 || !buf_reserve(b, n))
@@ -83,6 +85,7 @@ void xr_put_bytes(struct xr_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
+/* Appends one byte. */
 void xr_put_u8(struct xr_buf *b, uint8_t v)
 {
 	xr_put_bytes(b, &v, 1);
@@ -112,6 +115,7 @@ void xr_put_svarint(struct xr_buf *b, int64_t v)
 	xr_put_varint(b, (u << 1) ^ (v < 0 ? UINT64_MAX : 0));
 }
 
+/* Appends a varint length and then the n bytes. */
 void xr_put_blob(struct xr_buf *b, const void *p, size_t n)
 {
 	xr_put_varint(b, n);
@@ -155,6 +159,7 @@ static bool rd_have(struct xr_rd *r, size_t n)
 	return true;
 }
 
+/* Reads one byte; 0 with XR_EPROTO at the end of the payload. */
 uint8_t xr_get_u8(struct xr_rd *r)
 {
 	if (!rd_have(r, 1))
@@ -192,6 +197,7 @@ uint64_t xr_get_varint(struct xr_rd *r)
 	return 0;
 }
 
+/* Reads a zigzag-encoded signed varint. */
 int64_t xr_get_svarint(struct xr_rd *r)
 {
 	uint64_t u = xr_get_varint(r);
@@ -199,6 +205,7 @@ int64_t xr_get_svarint(struct xr_rd *r)
 	return (int64_t)((u >> 1) ^ (0 - (u & 1)));
 }
 
+/* Copies n raw bytes into out (zeroed on failure). */
 void xr_get_bytes(struct xr_rd *r, void *out, size_t n)
 {
 	if (!rd_have(r, n)) {
@@ -211,6 +218,7 @@ void xr_get_bytes(struct xr_rd *r, void *out, size_t n)
 	r->off += n;
 }
 
+/* Returns a view of a length-prefixed run of <= max bytes, or NULL (XR_ELIMIT / XR_EPROTO). */
 const uint8_t *xr_get_blob(struct xr_rd *r, size_t max, size_t *n)
 {
 	uint64_t len = xr_get_varint(r);
@@ -231,6 +239,7 @@ const uint8_t *xr_get_blob(struct xr_rd *r, size_t max, size_t *n)
 	return p;
 }
 
+/* Returns a malloc'd NUL-terminated copy of a string of <= max bytes without NUL, or NULL. */
 char *xr_get_str(struct xr_rd *r, size_t max)
 {
 	size_t n;
@@ -253,6 +262,7 @@ char *xr_get_str(struct xr_rd *r, size_t max)
 	return s;
 }
 
+/* Returns the sticky error, or XR_EPROTO if bytes are left over, else 0. */
 int xr_rd_end(struct xr_rd *r)
 {
 	if (r->err)
@@ -338,6 +348,7 @@ int xr_dec_hello(const void *p, size_t n, struct xr_hello *h)
 	return rc;
 }
 
+/* Frees what xr_dec_hello allocated. */
 void xr_hello_free(struct xr_hello *h)
 {
 	free(h->program);
@@ -441,6 +452,7 @@ int xr_dec_options(const void *p, size_t n, struct xr_wire_options *o)
 	return rc;
 }
 
+/* Frees what xr_dec_options allocated and zeroes o. */
 void xr_options_free(struct xr_wire_options *o)
 {
 	size_t i;
@@ -510,6 +522,7 @@ int xr_enc_idmap(struct xr_buf *b, char kind, const struct xr_idname *ids, size_
 	return enc_done(b, start);
 }
 
+/* qsort order of id/name pairs: by id. */
 static int idname_cmp(const void *a, const void *b)
 {
 	uint32_t x = ((const struct xr_idname *)a)->id, y = ((const struct xr_idname *)b)->id;
@@ -643,11 +656,13 @@ void xr_flist_coder_init(struct xr_flist_coder *c)
 	c->prev[0] = '\0';
 }
 
+/* True for a member of enum xr_ftype. */
 static bool ftype_known(uint8_t t)
 {
 	return t >= XR_FT_REG && t <= XR_FT_SOCK;
 }
 
+/* True for device types (which carry rdev). */
 static bool ftype_dev(uint8_t t)
 {
 	return t == XR_FT_CHR || t == XR_FT_BLK;
@@ -824,6 +839,7 @@ int xr_enc_request(struct xr_buf *b, const struct xr_request *r)
 	return enc_done(b, start);
 }
 
+/* Decodes REQUEST; unknown flag bits are XR_EPROTO. */
 int xr_dec_request(const void *p, size_t n, struct xr_request *q)
 {
 	struct xr_rd r;
@@ -859,6 +875,7 @@ int xr_enc_file_begin(struct xr_buf *b, const struct xr_file_begin *f)
 	return enc_done(b, start);
 }
 
+/* Decodes FILE_BEGIN; an unknown kind is XR_EPROTO. */
 int xr_dec_file_begin(const void *p, size_t n, struct xr_file_begin *f)
 {
 	struct xr_rd r;
@@ -891,6 +908,7 @@ int xr_enc_file_end(struct xr_buf *b, const struct xr_file_end *f)
 	return enc_done(b, start);
 }
 
+/* Decodes FILE_END; nsec >= 1e9 is XR_EPROTO. */
 int xr_dec_file_end(const void *p, size_t n, struct xr_file_end *f)
 {
 	struct xr_rd r;
@@ -923,6 +941,7 @@ int xr_enc_file_abort(struct xr_buf *b, const struct xr_file_abort *f)
 	return enc_done(b, start);
 }
 
+/* Decodes FILE_ABORT; an unknown reason is XR_EPROTO. */
 int xr_dec_file_abort(const void *p, size_t n, struct xr_file_abort *f)
 {
 	struct xr_rd r;
@@ -949,6 +968,7 @@ int xr_enc_u64(struct xr_buf *b, uint64_t v)
 	return enc_done(b, start);
 }
 
+/* Decodes a one-varint payload. */
 int xr_dec_u64(const void *p, size_t n, uint64_t *v)
 {
 	struct xr_rd r;
@@ -978,6 +998,7 @@ int xr_enc_result(struct xr_buf *b, const struct xr_result *q)
 	return enc_done(b, start);
 }
 
+/* Decodes RESULT; a status outside 32 bits is XR_EPROTO. */
 int xr_dec_result(const void *p, size_t n, struct xr_result *q)
 {
 	struct xr_rd r;

@@ -108,7 +108,9 @@ size_t xr_txn_count(const struct xr_txn *t);
  * environment variable XR_FAULT_AT=N is set, the N-th counted receiver
  * filesystem step (stage write/fsync, journal write, each commit operation)
  * calls _exit(99)... or fails with EIO when XR_FAULT_MODE=fail.  The
- * counter and names of steps are printed with XR_FAULT_TRACE=1.
+ * counter and names of steps are printed with XR_FAULT_TRACE=1 as
+ * "fault-point N STEP PATH".  Steps are counted only while one of the two
+ * variables is set.  Without XR_FAULTS this is an inline no-op.
  */
 #ifdef XR_FAULTS
 int xr_fault_point(const char *step);
@@ -135,8 +137,9 @@ struct xr_journal_op {
 #define XR_JF_OWNER	0x04	/* -o */
 #define XR_JF_GROUP	0x08	/* -g */
 #define XR_JF_ROOT	0x10	/* the receiver ran as root */
-#define XR_JF_KEEP_SGID	0x20	/* new dir without -p: keep a setgid bit inherited from the parent */
+#define XR_JF_KEEP_SGID	0x20	/* new dir without -p: keep an inherited setgid bit */
 #define XR_JF_ALL	0x3f
+
 /* Parses a journal image; returns 0 and an allocated array, or XR_ESTREAM. */
 int xr_journal_parse(const void *buf, size_t len, struct xr_journal_op **ops, size_t *n);
 void xr_journal_ops_free(struct xr_journal_op *ops, size_t n);

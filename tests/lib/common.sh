@@ -16,8 +16,9 @@
 # on the filesystem's history), "c,MAJ,MIN"-style rdev for devices goes into TARGET; MTIME is
 # seconds with nanoseconds, or "fresh" when TREE_FRESH_AFTER (epoch seconds) is set and the
 # mtime is not older than it (so two tools that both stamp "now" compare equal, while a time
-# copied from a fixed fixture epoch is compared exactly).  Entries named .xroad-replicate (the
-# tool's state dir) and everything below them are left out.
+# copied from a fixed fixture epoch is compared exactly).  TREE_NO_OWNER=1 prints "-" for
+# UID:GID.  Entries named .xroad-replicate (the tool's state dir, DEST/.xroad-replicate) and
+# everything below them are left out, at any depth (so DIR may be a parent of DEST).
 
 TESTS_PASS=${TESTS_PASS:-0}
 TESTS_FAIL=${TESTS_FAIL:-0}
@@ -35,9 +36,11 @@ not_ok() {
 	shift
 	TESTS_FAIL=$((TESTS_FAIL + 1))
 	printf 'not ok - %s\n' "$name"
-	if [ $# -gt 0 ]; then
-		printf '%s\n' "$@" | sed 's/^/#   /'
-	fi
+	local line
+	for line in "$@"; do
+		[ -n "$line" ] && printf '%s\n' "$line"
+	done | sed 's/^/#   /'
+
 }
 
 # Prints "ok - NAME # SKIP REASON".
@@ -98,7 +101,7 @@ tree_listing() {
 	while IFS= read -r -d '' rec; do
 		digest[${rec:66}]=${rec:0:64}
 	done < <(cd "$dir" && find . -mindepth 1 -name .xroad-replicate -prune -o -type f \
-		-print0 | LC_ALL=C xargs -0r sha256sum -z --)
+		-exec sha256sum -z -- {} +)
 	{
 		while IFS= read -r -d '' name && IFS= read -r -d '' type &&
 			IFS= read -r -d '' mode && IFS= read -r -d '' size &&
@@ -111,6 +114,7 @@ tree_listing() {
 			c | b) target=$(stat -c "%t:%T" -- "$dir/$name") ;;
 			esac
 			[ "$type" = l ] || [ "$type" = c ] || [ "$type" = b ] || target=-
+			[ "${TREE_NO_OWNER:-0}" = 1 ] && own=-
 			if [ -n "${TREE_FRESH_AFTER:-}" ] && [ "${mtime%%.*}" -ge "$TREE_FRESH_AFTER" ]
 			then
 				mtime=fresh

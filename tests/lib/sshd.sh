@@ -23,7 +23,7 @@
 #   KNOWN_HOSTS_EMPTY  HOST_FP_ED25519  HOST_FP_RSA (OpenSSH SHA256 fingerprints)
 #   SSH_OPTS   "-p PORT -i CLIENT_KEY -o UserKnownHostsFile=KNOWN_HOSTS -o BatchMode=yes"
 #
-# sshd_as_client CMD...  runs CMD as the client user (runuser, no login shell).
+# sshd_as_client CMD...  runs CMD as the client user (runuser, no login shell, no agent).
 
 SSHD_USER=${SSHD_USER:-xroad-slave}
 SSHD_CLIENT_USER=${SSHD_CLIENT_USER:-xroad}
@@ -82,7 +82,7 @@ sshd_fingerprint() {
 
 # Runs a command as the client user, without a login shell.
 sshd_as_client() {
-	runuser -u "$SSHD_CLIENT_USER" -- "$@"
+	runuser -u "$SSHD_CLIENT_USER" -- env -u SSH_AUTH_SOCK "$@"
 }
 
 # Waits up to 10 s until sshd listens on its port; returns 1 if it died.
@@ -155,7 +155,7 @@ sshd_start() {
 	export CLIENT_KEY_PASS=$cd/id_pass CLIENT_KEY_WRONG=$cd/id_wrong
 	export CLIENT_KEY_PASSPHRASE="xr test passphrase"
 	sshd_keygen ed25519 "$CLIENT_KEY" "" &&
-		sshd_keygen rsa "$CLIENT_KEY_RSA" "" 3072 &&
+		sshd_keygen rsa "$CLIENT_KEY_RSA" "" 2048 &&
 		sshd_keygen ecdsa "$CLIENT_KEY_ECDSA" "" 256 &&
 		sshd_keygen ed25519 "$CLIENT_KEY_PASS" "$CLIENT_KEY_PASSPHRASE" &&
 		sshd_keygen ed25519 "$CLIENT_KEY_WRONG" "" || return 1

@@ -75,7 +75,10 @@ static const char *get_file(const char *dir, const char *name)
 	return buf;
 }
 
-/* Builds: root/{a/b/, f, d/, link -> outside, d/up -> .., a/b/deep -> outside, leaf -> outside/secret}. */
+/*
+ * Builds root/{a/b/, f, d/, link -> outside, d/up -> .., a/b/deep -> outside,
+ * leaf -> outside/secret}.
+ */
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
