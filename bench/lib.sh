@@ -4,7 +4,9 @@
 # Raw results are one TSV line per measured run (columns: see BENCH_RAW_HEADER); every figure in
 # a report is computed from those lines and nothing else.
 
-BENCH_RAW_HEADER="round	scenario	tool	exit	verify	wall_s	cpu_s	tree_rss_kb	client_rss_kb	server_rss_kb	client_cpu_s	server_cpu_s	nprocs	sent	received	load1"
+BENCH_RAW_HEADER=$(printf '%s\t' round scenario tool exit verify wall_s cpu_s tree_rss_kb \
+	client_rss_kb server_rss_kb client_cpu_s server_cpu_s nprocs sent received load1)
+BENCH_RAW_HEADER=${BENCH_RAW_HEADER%$'\t'}
 
 # bench_msg TEXT...: progress line on stderr
 bench_msg() {
@@ -17,26 +19,31 @@ bench_die() {
 	exit 1
 }
 
-# bench_kv FILE KEY: the value of KEY=VALUE in a rusage output line, or "-"
-bench_kv() {
-	local v
-	v=$(tr ' ' '\n' 2>/dev/null <"$1" | sed -n "s/^$2=//p" | tail -n 1) || v=
-	printf '%s' "${v:--}"
+# bench_read_ru FILE: load the key=value pairs of a rusage output line into the associative
+# array RU (declared by the caller); no process is spawned
+bench_read_ru() {
+	local line="" kv
+	RU=()
+	[ -r "$1" ] && read -r line <"$1"
+	for kv in $line; do
+		RU[${kv%%=*}]=${kv#*=}
+	done
 }
 
 # bench_parse_bytes FILE: "SENT RECEIVED" from the last rsync-style summary line in FILE
 # ("sent 1,234 bytes  received 56 bytes ..." as printed by --stats and written by --log-file),
-# or "- -" when there is none (one line).
+# or "- -" when there is none (one line; bash only, no process spawned).
 bench_parse_bytes() {
-	local line
-	line=$(grep -E 'sent [0-9,.]+ bytes +received [0-9,.]+ bytes' "$1" 2>/dev/null | tail -n 1) ||
-		line=
-	if [ -z "$line" ]; then
-		printf -- '- -\n'
-		return
+	local l sent=- recv=- re='sent ([0-9,.]+) bytes +received ([0-9,.]+) bytes'
+	if [ -r "$1" ]; then
+		while IFS= read -r l || [ -n "$l" ]; do
+			if [[ $l =~ $re ]]; then
+				sent=${BASH_REMATCH[1]//,/}
+				recv=${BASH_REMATCH[2]//,/}
+			fi
+		done <"$1"
 	fi
-	printf '%s\n' "$line" | sed -E 's/.*sent ([0-9,.]+) bytes +received ([0-9,.]+) bytes.*/\1 \2/' |
-		tr -d ','
+	printf '%s %s\n' "$sent" "$recv"
 }
 
 # bench_table RAW: every statistic the report needs, in one pass over the raw TSV. Only
@@ -170,7 +177,8 @@ bench_git_rev() {
 # the client only (server RSS/CPU would need sampling the sshd session's processes, e.g. with
 # sshd_session_pids). Until this is done the SSH scenarios report "not run" and no numbers.
 bench_ssh_ready() {
-	BENCH_SSH_NOTE="SSH transport not wired into the benchmark yet (bench_ssh_* hooks in bench/lib.sh; needs tests/lib/sshd.sh)"
+	BENCH_SSH_NOTE="SSH transport not wired into the benchmark yet"
+	BENCH_SSH_NOTE+=" (bench_ssh_* hooks in bench/lib.sh, on top of tests/lib/sshd.sh)"
 	return 1
 }
 

@@ -19,7 +19,7 @@ if (strlen(latencyfile) > 0) {
 	have_latency = (system(sprintf("test -s '%s' && echo 1 || echo 0", latencyfile)) eq "1")
 }
 
-set terminal pngcairo size (have_latency ? 1500 : 1000), 560 font 'sans,10'
+set terminal pngcairo size (have_latency ? 1500 : 1000), 560 font 'sans,10' noenhanced
 set output outfile
 set datafile missing '-'
 

@@ -16,6 +16,7 @@
 #                 XR_CMD=rsync validates the harness (all ratios should be ~1.0)
 #   BENCH_WORK    work directory (default bench/work, gitignored)
 #   BENCH_SEED    seed of the generated trees (default 1)
+#   BENCH_XROAD_REPEAT  rsync/XR_CMD pairs per round for the X-Road scenarios (default 3)
 #   BENCH_RESULTS where reports go (default bench/results)
 #   BENCH_XROAD_LIB    the X-Road tree library (default tests/lib/xroad_tree.sh)
 #   BENCH_XROAD_LOG=0  do not pass --log-file to the X-Road scenarios (then no byte counts:
@@ -47,7 +48,7 @@ while [ $# -gt 0 ]; do
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	--no-verify) VERIFY=0; shift ;;
-	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) bench_die "unknown argument: $1 (see --help)" ;;
 	esac
 done
@@ -60,6 +61,7 @@ else
 	LARGE_FILES=10000 LARGE_MB=1000 LARGE_BIG_MB=200
 fi
 SEED=${BENCH_SEED:-1}
+XROAD_REPEAT=${BENCH_XROAD_REPEAT:-3}
 XR_CMD=${XR_CMD:-build/xroad-replicate pull}
 read -r -a XR <<<"$XR_CMD"
 WORK=${BENCH_WORK:-$BENCH/work}
@@ -204,6 +206,16 @@ make_large() {
 	tree_stamp "$BENCH/gen_large.sh" >"$LARGE_T/.complete"
 }
 
+# xr_lib FUNCTION ARG...: call an xroad_tree.sh function without pipefail (its
+# "openssl ... | head -c" pipelines end by SIGPIPE, which pipefail reports as failure)
+xr_lib() {
+	local rc=0
+	set +o pipefail
+	"$@" || rc=$?
+	set -o pipefail
+	[ "$rc" = 0 ] || bench_die "$1 failed (exit $rc)"
+}
+
 make_xroad() {
 	if [ "$(cat "$XROAD_T/.complete" 2>/dev/null)" = "$(tree_stamp "$XROAD_LIB")" ]; then
 		bench_msg "reusing $XROAD_T"
@@ -212,13 +224,13 @@ make_xroad() {
 	rm -rf "$XROAD_T"
 	mkdir -p "$XROAD_T"
 	bench_msg "generating X-Road tree"
-	xroad_tree "$XROAD_T/base" "$SEED"
+	xr_lib xroad_tree "$XROAD_T/base" "$SEED"
 	cp -a "$XROAD_T/base" "$XROAD_T/resave"
-	xroad_resave_keyconf "$XROAD_T/resave"
+	xr_lib xroad_resave_keyconf "$XROAD_T/resave"
 	cp -a "$XROAD_T/base" "$XROAD_T/edit"
-	xroad_edit_keyconf "$XROAD_T/edit"
+	xr_lib xroad_edit_keyconf "$XROAD_T/edit"
 	cp -a "$XROAD_T/base" "$XROAD_T/newkey"
-	xroad_add_key "$XROAD_T/newkey" >/dev/null	# prints the new key id
+	xr_lib xroad_add_key "$XROAD_T/newkey" >/dev/null	# prints the new key id
 	tree_stamp "$XROAD_LIB" >"$XROAD_T/.complete"
 }
 
@@ -240,6 +252,7 @@ tree_desc() {
 
 DEST=$WORK/dest
 declare -A HUNG	# "SCENARIO|TOOL" that hit --timeout: not run again
+declare -A RU	# the last run's rusage figures (bench_read_ru)
 RUN=$WORK/run
 RAW=$RUN/raw.tsv
 printf '%s\n' "$BENCH_RAW_HEADER" >"$RAW"
@@ -292,14 +305,15 @@ measure() {
 	tool_cmd "$tool" "$tree"
 
 	restore_dest "$tree" "$dest"
-	rm -f "$RUN/ru" "$RUN/out" "$RUN/err" "$RUN/tool.log" "$RUN/verify"
+	rm -f -- "$RUN/ru" "$RUN/out" "$RUN/err" "$RUN/tool.log" "$RUN/verify"
 	sync	# flush the restore's dirty pages; caches stay warm for both tools
-	load=$(cut -d' ' -f1 /proc/loadavg)
+	read -r load _ </proc/loadavg
 	rc=0
 	"$RUSAGE" -t "$TIMEOUT" -o "$RUN/ru" -- "${CMD[@]}" "$sdir/" "$DEST/" \
 		>"$RUN/out" 2>"$RUN/err" </dev/null || rc=$?
 	[ -s "$RUN/ru" ] || bench_die "$scen/$tool: rusage produced no output: $(tail -n 3 "$RUN/err")"
-	if [ "$(bench_kv "$RUN/ru" timed_out)" = 1 ]; then
+	bench_read_ru "$RUN/ru"
+	if [ "${RU[timed_out]:-0}" = 1 ]; then
 		rc=timeout
 		HUNG[$scen|$tool]=1
 	fi
@@ -318,9 +332,9 @@ measure() {
 		verify=ok	# --no-verify: trusted
 	fi
 	if [ "$tree" = xroad ]; then
-		read -r sent recv < <(bench_parse_bytes "$RUN/tool.log")
+		read -r sent recv <<<"$(bench_parse_bytes "$RUN/tool.log")"
 	else
-		read -r sent recv < <(bench_parse_bytes "$RUN/out")
+		read -r sent recv <<<"$(bench_parse_bytes "$RUN/out")"
 	fi
 	if [ "$rc" != 0 ] || [ "$verify" != ok ]; then
 		local keep="$RUN/fail-$scen-$tool-r$round"
@@ -334,10 +348,9 @@ measure() {
 	if [ -z "$warm" ]; then
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 			"$round" "$scen" "$tool" "$rc" "$verify" \
-			"$(bench_kv "$RUN/ru" wall_s)" "$(bench_kv "$RUN/ru" cpu_s)" \
-			"$(bench_kv "$RUN/ru" tree_rss_kb)" "$(bench_kv "$RUN/ru" client_rss_kb)" \
-			"$(bench_kv "$RUN/ru" server_rss_kb)" "$(bench_kv "$RUN/ru" client_cpu_s)" \
-			"$(bench_kv "$RUN/ru" server_cpu_s)" "$(bench_kv "$RUN/ru" nprocs)" \
+			"${RU[wall_s]:--}" "${RU[cpu_s]:--}" "${RU[tree_rss_kb]:--}" \
+			"${RU[client_rss_kb]:--}" "${RU[server_rss_kb]:--}" "${RU[client_cpu_s]:--}" \
+			"${RU[server_cpu_s]:--}" "${RU[nprocs]:--}" \
 			"$sent" "$recv" "$load" >>"$RAW"
 	fi
 	[ "$rc" = 0 ] && [ "$verify" = ok ]
@@ -364,14 +377,22 @@ for tree in large xroad; do
 done
 
 # ---------------------------------------------------------------------------------------------
-# Rounds: every scenario, both tools back to back; the order alternates (odd rounds rsync
-# first, even rounds XR_CMD first) so neither tool always runs first.
+# Rounds: every scenario, both tools back to back; the order alternates from pair to pair so
+# neither tool always runs first. The X-Road scenarios (runs of ~0.1 s) do XROAD_REPEAT pairs
+# per round.
 
 for ((r = 1; r <= ROUNDS; r++)); do
 	for scen in "${ACTIVE[@]}"; do
-		if ((r % 2)); then order=(rsync ours); else order=(ours rsync); fi
-		for tool in "${order[@]}"; do
-			measure "$r" "$scen" "$tool" || true
+		reps=1
+		[ "${S_TREE[$scen]}" = xroad ] && reps=$XROAD_REPEAT
+		for ((k = 1; k <= reps; k++)); do
+			# pair number p across the whole run decides who goes first
+			if (((r * reps + k) % 2)); then order=(ours rsync); else order=(rsync ours); fi
+			label=$r
+			[ "$reps" = 1 ] || label=$r.$k
+			for tool in "${order[@]}"; do
+				measure "$label" "$scen" "$tool" || true
+			done
 		done
 	done
 	bench_msg "round $r/$ROUNDS done ($(( $(date +%s) - T_START )) s elapsed)"
@@ -428,11 +449,15 @@ ELAPSED=$(( $(date +%s) - T_START ))
 	printf -- '- git commit: %s\n' "$(bench_git_rev)"
 	printf -- '- XR_CMD: `%s` — %s\n' "$XR_CMD" "${XR_VER:-version unknown}"
 	printf -- '- rsync: `%s` — %s\n' "$(command -v rsync)" "$RSYNC_VER"
-	printf -- '- mode: %s, %s rounds, run time %d s (generation, restores and verification included)\n' \
-		"$MODE" "$ROUNDS" "$ELAPSED"
+	printf -- '- mode: %s, %s rounds (X-Road scenarios: %s pairs per round), run time %d s (generation, restores and verification included)\n' \
+		"$MODE" "$ROUNDS" "$XROAD_REPEAT" "$ELAPSED"
 	printf -- '- load average (1 min) just before the measured runs: %s\n' \
 		"$(awk -F'\t' 'NR > 1 { if (n++ == 0 || $16 < lo) lo = $16; if ($16 > hi) hi = $16 }
 			END { if (n) printf "%s–%s", lo, hi; else printf "-" }' "$RAW")"
+	if awk -F'\t' -v n="$(nproc)" 'NR > 1 && $16 > n { hot = 1 } END { exit !hot }' "$RAW"; then
+		printf -- '- **warning**: the load average exceeded nproc during the runs; other work\n'
+		printf '  competed for the CPUs, so wall times (and their ratios) are mostly noise.\n'
+	fi
 	bench_machine "$WORK"
 	printf '\n## Trees\n\n'
 	if uses_tree large; then
@@ -449,9 +474,10 @@ ELAPSED=$(( $(date +%s) - T_START ))
 
 ## How to read
 
-- Each scenario ran once per round for each tool, back to back, alternating which tool goes
-  first; DEST was restored to the scenario's starting state before every run (untimed) and
-  `sync` flushed dirty pages; no cache was dropped, so both tools see the same warm page cache.
+- Each scenario ran once per round for each tool (X-Road scenarios: several pairs per round),
+  back to back, alternating which tool goes first. Before every run DEST was rebuilt from
+  scratch in the scenario's starting state and `sync` flushed dirty pages (untimed); no cache
+  was dropped, so both tools see the same warm page cache.
 - "median [min–max]" over the successful runs; a run counts only if it exited 0 and DEST then
   matched SRC (`rsync -anic --delete`, content and metadata). Ratio = median(ours) /
   median(rsync); below 1.00 means ours is faster/smaller.

@@ -100,6 +100,59 @@ out:
 	return rc;
 }
 
+/* Sleeps ms milliseconds unless a stop signal arrives. */
+static void sleep_unless_stopped(unsigned ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+	if (!xr_watch_stopping())
+		nanosleep(&ts, NULL);
+}
+
+/*
+ * --watch: keeps one session to the peer; when it breaks, reconnects with
+ * exponential backoff (1 s doubling to 60 s, reset after a session that
+ * lived a minute) and every new session starts with a full change set, so a
+ * peer that was away converges.  Ends on SIGTERM/SIGINT.
+ */
+static int run_session_watch(const struct xr_opts *o, const struct xr_location *peer,
+			     const char *local_path, enum xr_role server_role, bool trailing_slash)
+{
+	unsigned backoff = 1000;
+	double started;
+	int rc;
+
+	xr_watch_signals();
+	for (;;) {
+		started = now_sec();
+		rc = run_session(o, peer, local_path, server_role, trailing_slash);
+		if (xr_watch_stopping())
+			return 0;
+		if (rc == XR_ESYNTAX || rc == XR_EUNSUPPORTED || rc == XR_EDENIED)
+			return rc;
+		if (now_sec() - started > 60)
+			backoff = 1000;
+		xr_warn("%s%s%s: session ended (%s); reconnecting in %u s",
+			peer->host ? peer->host : "local", peer->host ? ":" : "", peer->path,
+			xr_strerror(rc), backoff / 1000);
+		xr_logfile("session ended: %s (code %d); reconnecting in %u s", xr_strerror(rc),
+			   xr_exit_code(rc), backoff / 1000);
+		sleep_unless_stopped(backoff);
+		if (xr_watch_stopping())
+			return 0;
+		backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
+	}
+}
+
+/* One session, or the reconnecting --watch loop. */
+static int run_peer(const struct xr_opts *o, const struct xr_location *peer,
+		    const char *local_path, enum xr_role server_role, bool trailing_slash)
+{
+	if (o->watch)
+		return run_session_watch(o, peer, local_path, server_role, trailing_slash);
+	return run_session(o, peer, local_path, server_role, trailing_slash);
+}
+
 /* True (and logged) when the pause flag exists: the run does nothing. */
 static bool paused(const struct xr_opts *o)
 {
@@ -130,7 +183,7 @@ static int client_pull(const struct xr_opts *o)
 		rc = XR_ESYNTAX;
 	}
 	if (rc == 0)
-		rc = run_session(o, &src, dst.path, XR_ROLE_SENDER, has_trailing_slash(o->args[0]));
+		rc = run_peer(o, &src, dst.path, XR_ROLE_SENDER, has_trailing_slash(o->args[0]));
 	xr_location_free(&src);
 	xr_location_free(&dst);
 	return rc;
@@ -162,14 +215,14 @@ static int client_push(const struct xr_opts *o)
 	if (rc < 0)
 		goto out;
 	if (o->nargs == 2) {
-		rc = run_session(o, &dst[1], o->args[0], XR_ROLE_RECEIVER, false);
+		rc = run_peer(o, &dst[1], o->args[0], XR_ROLE_RECEIVER, false);
 		goto out;
 	}
 	fflush(NULL);
 	for (i = 1; i < o->nargs; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
-			rc = run_session(o, &dst[i], o->args[0], XR_ROLE_RECEIVER, false);
+			rc = run_peer(o, &dst[i], o->args[0], XR_ROLE_RECEIVER, false);
 			fflush(NULL);
 			_exit(xr_exit_code(rc));
 		}
@@ -215,7 +268,8 @@ int xr_client_main(const struct xr_opts *o)
 		if (rc < 0)
 			return rc;
 	}
-	if (paused(o))
+	/* a one-shot run does nothing while paused; --watch holds and catches up */
+	if (!o->watch && paused(o))
 		return 0;
 	if (o->cmd == XR_CMD_PULL)
 		rc = client_pull(o);

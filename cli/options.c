@@ -23,7 +23,7 @@ enum {
 	OPT_PAUSE_FILE, OPT_WATCH, OPT_ROOT, OPT_READ_ONLY, OPT_WRITE_ONLY, OPT_JSON,
 	OPT_MAX_AGE, OPT_DEVICES, OPT_SPECIALS, OPT_NO_PERMS, OPT_NO_TIMES, OPT_NO_OWNER,
 	OPT_NO_GROUP, OPT_NO_LINKS, OPT_NO_DEVICES, OPT_NO_SPECIALS, OPT_NO_D, OPT_NO_RECURSIVE,
-	OPT_PARTIAL,
+	OPT_PARTIAL, OPT_RECONCILE, OPT_WATCH_QUIET,
 };
 
 static const struct option long_opts[] = {
@@ -84,6 +84,9 @@ static const struct option long_opts[] = {
 	{"profile", required_argument, NULL, OPT_PROFILE},
 	{"commit-last", required_argument, NULL, OPT_COMMIT_LAST},
 	{"pause-file", required_argument, NULL, OPT_PAUSE_FILE},
+	{"watch", no_argument, NULL, OPT_WATCH},
+	{"reconcile", required_argument, NULL, OPT_RECONCILE},
+	{"watch-quiet", required_argument, NULL, OPT_WATCH_QUIET},
 	{"root", required_argument, NULL, OPT_ROOT},
 	{"read-only", no_argument, NULL, OPT_READ_ONLY},
 	{"write-only", no_argument, NULL, OPT_WRITE_ONLY},
@@ -91,8 +94,8 @@ static const struct option long_opts[] = {
 };
 
 static const char usage_text[] =
-	"Usage: xroad-replicate pull  [OPTION...] SRC DEST\n"
-	"       xroad-replicate push  [OPTION...] SRC DEST [DEST...]\n"
+	"Usage: xroad-replicate pull  [--watch] [OPTION...] SRC DEST\n"
+	"       xroad-replicate push  [--watch] [OPTION...] SRC DEST [DEST...]\n"
 	"       xroad-replicate serve [--root DIR] [--read-only|--write-only]\n"
 	"\n"
 	"SRC and DEST are local paths or [USER@]HOST:PATH; a trailing \"/\" on SRC means\n"
@@ -142,7 +145,11 @@ static const char usage_text[] =
 	"xroad-replicate options:\n"
 	"     --profile=xroad         the X-Road guide's excludes, log file, timeouts, commit order\n"
 	"     --commit-last=PATTERN   commit files matching PATTERN after all others\n"
-	"     --pause-file=FILE       do nothing (exit 0) while FILE exists\n"
+	"     --pause-file=FILE       do nothing (exit 0) while FILE exists; --watch holds\n"
+	"     --watch                 stay connected: inotify on the sending side ships each\n"
+	"                             change within milliseconds; reconnects with backoff\n"
+	"     --reconcile=SECONDS     --watch: full change set every SECONDS (default 300, 0 off)\n"
+	"     --watch-quiet=MS        --watch: coalescing quiet period (default 10 ms)\n"
 	"     --root=DIR              serve: confine every path beneath DIR\n"
 	"     --read-only             serve: only send (a secondary may pull, never push)\n"
 	"     --write-only            serve: only receive (a primary may push, never pull)\n"
@@ -228,6 +235,8 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 	int c, rc = 0;
 
 	memset(o, 0, sizeof(*o));
+	o->reconcile = 300;
+	o->watch_quiet_ms = 10;
 	o->filters = xr_filters_new();
 	if (o->filters == NULL)
 		return XR_ENOMEM;
@@ -323,6 +332,11 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 		case OPT_PROFILE: rc = set_str(&o->profile, optarg); break;
 		case OPT_COMMIT_LAST: rc = add_commit_last(o, optarg); break;
 		case OPT_PAUSE_FILE: rc = set_str(&o->pause_file, optarg); break;
+		case OPT_WATCH: o->watch = true; break;
+		case OPT_RECONCILE: rc = parse_seconds("reconcile", optarg, &o->reconcile); break;
+		case OPT_WATCH_QUIET:
+			rc = parse_seconds("watch-quiet", optarg, &o->watch_quiet_ms);
+			break;
 		case OPT_ROOT: rc = set_str(&o->root, optarg); break;
 		case OPT_READ_ONLY: o->read_only = true; break;
 		case OPT_WRITE_ONLY: o->write_only = true; break;

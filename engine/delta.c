@@ -220,11 +220,47 @@ static void pull_free(struct pull *p)
 
 /* ---- signature generation ------------------------------------------------ */
 
+/*
+ * rsync's block size (generator.c sum_sizes_sqroot): 700 bytes up to
+ * 700*700, then sqrt(size) rounded down to a multiple of 8, at most 128 KiB.
+ * Larger than librsync's own choice (256 bytes for small files): fewer
+ * blocks, so a signature a third the size for a typical 8 KB keyconf.xml.
+ */
+static size_t rsync_block_len(uint64_t size)
+{
+	uint64_t b = 700;
+
+	if (size > 700u * 700u) {
+		while (b * b < size)
+			b <<= 1;
+		/* bisect down to floor(sqrt(size)) */
+		uint64_t lo = b >> 1, hi = b;
+
+		while (lo + 1 < hi) {
+			uint64_t mid = (lo + hi) / 2;
+
+			if (mid * mid <= size)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		b = lo & ~(uint64_t)7;
+	}
+	if (b > 128u * 1024)
+		b = 128u * 1024;
+	return (size_t)b;
+}
+
 /* Starts a signature of the first size bytes of fd; returns 0 or XR_ENOMEM. */
 int xr_sig_gen_begin(struct xr_sig_gen **job, int fd, uint64_t size)
 {
 	rs_magic_number magic = RS_RK_BLAKE2_SIG_MAGIC;
-	size_t block_len = 0, strong_len = 0;
+	/*
+	 * strong_len -1 asks rs_sig_args for the minimum safe strong sum for
+	 * this size (as rsync sizes its s2length): a weaker block sum only
+	 * risks a wrong match, which the whole-file XXH3-128 check catches.
+	 */
+	size_t block_len = 0, strong_len = (size_t)-1;
 	struct xr_sig_gen *g;
 	int rc;
 
@@ -232,6 +268,7 @@ int xr_sig_gen_begin(struct xr_sig_gen **job, int fd, uint64_t size)
 	*job = NULL;
 	if (size > INTMAX_MAX)
 		size = INTMAX_MAX;
+	block_len = rsync_block_len(size);
 	if (rs_sig_args((rs_long_t)size, &magic, &block_len, &strong_len) != RS_DONE) {
 		XR_TRACE("rs_sig_args");
 		return XR_ESTREAM;

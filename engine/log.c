@@ -55,7 +55,7 @@ void xr_log_close_file(void)
 }
 
 /* Writes one "YYYY/MM/DD HH:MM:SS [PID] text" line to the log file. */
-void xr_vlogfile(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) void xr_vlogfile(const char *fmt, va_list ap)
 {
 	char line[9000];
 	struct tm tm;
@@ -90,7 +90,7 @@ void xr_logfile(const char *fmt, ...)
 }
 
 /* Prints "xroad-replicate: [prefix]msg" to stderr and logs it. */
-static void emit(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void emit(const char *fmt, va_list ap)
 {
 	char msg[8192];
 	va_list cp;

@@ -126,7 +126,8 @@ static void itemize(const struct xr_entry *s, const struct xr_entry *d,
 	if (s->type == XR_FT_REG && s->size != d->size)
 		out[3] = 's';
 	if (o->times) {
-		if (s->mtime_sec != d->mtime_sec)
+		if (s->mtime_sec != d->mtime_sec ||
+		    (o->exact_times && s->mtime_nsec != d->mtime_nsec))
 			out[4] = 't';
 	} else if (out[0] != '.') {
 		out[4] = 'T'; /* the time will be the transfer time */
@@ -153,7 +154,8 @@ void xr_itemize(const struct xr_entry *src, const struct xr_entry *dst,
  * rsync's quick check for two regular files: true if the content must be
  * considered different.  -I always; -c: sizes, then hashes when both sides
  * have one; otherwise size and mtime at whole-second granularity (rsync's
- * default --modify-window=0 ignores nanoseconds; checked against rsync 3.5).
+ * default --modify-window=0 ignores nanoseconds; checked against rsync 3.5);
+ * exact_times (--watch) compares nanoseconds too: two writes in one second.
  */
 static bool content_differs(const struct xr_entry *s, const struct xr_entry *d,
 			    const struct xr_plan_opts *o)
@@ -164,7 +166,7 @@ static bool content_differs(const struct xr_entry *s, const struct xr_entry *d,
 		return true;
 	if (o->checksum && s->has_hash && d->has_hash)
 		return memcmp(s->hash.b, d->hash.b, XR_HASH_LEN) != 0;
-	return s->mtime_sec != d->mtime_sec;
+	return s->mtime_sec != d->mtime_sec || (o->exact_times && s->mtime_nsec != d->mtime_nsec);
 }
 
 /* Appends one item; returns 0 or XR_ENOMEM. */

@@ -305,9 +305,9 @@ static long deflate_payload(struct xr_conn *c, const void *payload, size_t len)
 		out = bound - c->def.avail_out;
 		if (c->def.avail_out > 0 && c->def.avail_in == 0)
 			break;
-		/* the bound was not enough: give it more room */
+		/* the bound was not enough: more room, without moving what is queued */
 		bound += 4096;
-		if (out_reserve(c, HDR_LEN + bound))
+		if (grow(&c->obuf, &c->ocap, c->olen + HDR_LEN + bound))
 			return XR_ENOMEM;
 	}
 	return (long)out;
@@ -326,8 +326,11 @@ int xr_conn_send(struct xr_conn *c, uint8_t type, const void *payload, size_t le
 	    deflateBound(&c->def, (uLong)len) + 16 <= XR_FRAME_MAX) {
 		long z = deflate_payload(c, payload, len);
 
+		/* the deflate stream has moved on: the connection cannot continue */
+		if (z >= 0 && (size_t)z > XR_FRAME_MAX)
+			z = XR_ELIMIT;
 		if (z < 0)
-			return (int)z;
+			return c->io_err = (int)z;
 		plen = (size_t)z;
 		t = (uint8_t)(type | XR_MSG_COMPRESSED);
 	} else {
@@ -558,18 +561,28 @@ static int maybe_tick(struct xr_conn *c, int64_t now)
 	return c->ops->tick ? c->ops->tick(c->ctx) : 0;
 }
 
+/* True if fd (or -1 for none) is readable right now. */
+static bool fd_readable_now(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+
+	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
 /*
  * Moves bytes both ways and, if nothing moved, waits (in slices of at most a
- * second, calling tick) for the stream.  Only time spent waiting counts
- * towards --timeout, so a caller busy between pumps does not time out.
- * Returns 0 on progress or when timeout_ms elapsed, XR_ETIMEOUT, or an error.
+ * second, calling tick) for the stream and for extra_fd (-1 = none).  Only
+ * time spent waiting for the peer counts towards --timeout, so a caller busy
+ * between pumps does not time out.  Returns 0 on progress, when extra_fd is
+ * readable (*extra_ready) or when timeout_ms elapsed; XR_ETIMEOUT, or an error.
  */
-int xr_conn_pump(struct xr_conn *c, int timeout_ms)
+static int pump_wait(struct xr_conn *c, int timeout_ms, int extra_fd, bool *extra_ready)
 {
+	int pr;
 	int64_t start = now_ms(), now, t0, slice;
-	struct pollfd pfd[8];
+	struct pollfd pfd[9];
 	bool moved, wr, rd;
-	int rc, npfd;
+	int rc, npfd, n;
 
 	if (c->io_err)
 		return c->io_err;
@@ -582,13 +595,15 @@ int xr_conn_pump(struct xr_conn *c, int timeout_ms)
 			return rc;
 		if (moved) {
 			c->idle_ms = 0;
+			if (fd_readable_now(extra_fd))
+				*extra_ready = true;
 			return 0;
 		}
 		wr = c->ooff < c->olen;
 		rd = want_read(c);
-		if (!wr && !rd)
+		if (!wr && !rd && extra_fd < 0)
 			return 0;	/* nothing to wait for */
-		if (c->io_timeout && c->idle_ms >= (int64_t)c->io_timeout * 1000)
+		if ((wr || rd) && c->io_timeout && c->idle_ms >= (int64_t)c->io_timeout * 1000)
 			return XR_ETIMEOUT;
 		now = now_ms();
 		rc = maybe_tick(c, now);
@@ -599,18 +614,59 @@ int xr_conn_pump(struct xr_conn *c, int timeout_ms)
 		slice = c->last_tick + TICK_MS - now;
 		if (timeout_ms >= 0 && start + timeout_ms - now < slice)
 			slice = start + timeout_ms - now;
-		if (c->io_timeout && (int64_t)c->io_timeout * 1000 - c->idle_ms < slice)
+		if ((wr || rd) && c->io_timeout &&
+		    (int64_t)c->io_timeout * 1000 - c->idle_ms < slice)
 			slice = (int64_t)c->io_timeout * 1000 - c->idle_ms;
 		if (slice < 0)
 			slice = 0;
-		npfd = c->ops->pollfds(c->ctx, rd, wr, pfd, (int)(sizeof(pfd) / sizeof(pfd[0])));
+		npfd = 0;
+		if (wr || rd)
+			npfd = c->ops->pollfds(c->ctx, rd, wr, pfd, 8);
+		if (npfd < 0)
+			npfd = 0;
+		n = npfd;
+		if (extra_fd >= 0) {
+			pfd[n].fd = extra_fd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			n++;
+		}
 		t0 = now_ms();
-		if (poll(pfd, (nfds_t)(npfd > 0 ? npfd : 0), (int)slice) < 0 && errno != EINTR) {
+		pr = poll(pfd, (nfds_t)n, (int)slice);
+		if (pr < 0 && errno != EINTR) {
 			xr_error("connection: poll: %s", strerror(errno));
 			return XR_ESOCKET;
 		}
-		c->idle_ms += now_ms() - t0;
+		if (wr || rd)
+			c->idle_ms += now_ms() - t0;
+		if (pr < 0)
+			return 0;	/* a signal: let the caller look at its flags */
+		if (extra_fd >= 0 && (pfd[npfd].revents & (POLLIN | POLLHUP | POLLERR))) {
+			*extra_ready = true;
+			return 0;
+		}
 	}
+}
+
+/*
+ * Moves bytes both ways and, if nothing moved, waits up to timeout_ms for
+ * the stream (see pump_wait).  Returns 0, XR_ETIMEOUT or an error.
+ */
+int xr_conn_pump(struct xr_conn *c, int timeout_ms)
+{
+	bool unused = false;
+
+	return pump_wait(c, timeout_ms, -1, &unused);
+}
+
+/*
+ * Like xr_conn_pump, also waiting for extra_fd to become readable (then 0
+ * with *extra_ready set), even when the connection has nothing to do.
+ */
+int xr_conn_pump_fd(struct xr_conn *c, int timeout_ms, int extra_fd, bool *extra_ready)
+{
+	*extra_ready = false;
+	return pump_wait(c, timeout_ms, extra_fd, extra_ready);
 }
 
 /* Pumps until the output queue is empty; returns 0 or the pump's error. */

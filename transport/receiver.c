@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xr/commit.h"
@@ -82,6 +83,100 @@ static int stage_sink(void *ctx, const void *buf, size_t len)
 	return 0;
 }
 
+/* Whether the pause flag exists (SPEC §6): nothing is applied while it does. */
+static bool pause_flag(const struct xr_opts *o)
+{
+	struct stat st;
+
+	return o->pause_file && lstat(o->pause_file, &st) == 0;
+}
+
+/* Queues a RESYNC: the sender then ships a full change set. */
+static int ask_resync(struct receiver *r)
+{
+	return xr_conn_send(r->s->conn, XR_MSG_RESYNC, NULL, 0);
+}
+
+/*
+ * Waits for the first frame of the next change set.  In --watch, while
+ * waiting: asks for a full change set once a held pause is lifted (checked
+ * each second only while paused) and every --reconcile seconds (client
+ * side); stops on SIGTERM.  Returns 1 with a frame, 2 when stopping, or a
+ * negative xr_err.
+ */
+static int wait_between_csets(struct receiver *r, uint8_t *type, const uint8_t **p, size_t *n)
+{
+	struct xr_session *s = r->s;
+	const struct xr_opts *o = r->o;
+	struct timespec ts;
+	int64_t now, wait;
+	int rc;
+
+	for (;;) {
+		rc = xr_conn_recv(s->conn, type, p, n);
+		if (rc != 0)
+			return rc;
+		if (o->watch && xr_watch_stopping())
+			return 2;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (o->watch && !s->is_server && o->reconcile > 0) {
+			if (s->next_reconcile_ms == 0)
+				s->next_reconcile_ms = now + (int64_t)o->reconcile * 1000;
+			if (now >= s->next_reconcile_ms) {
+				s->next_reconcile_ms = now + (int64_t)o->reconcile * 1000;
+				rc = ask_resync(r);
+				if (rc < 0)
+					return rc;
+			}
+		}
+		if (s->paused_pending && !pause_flag(o)) {
+			s->paused_pending = false;
+			xr_logfile("pause flag %s removed: catching up", o->pause_file);
+			rc = ask_resync(r);
+			if (rc < 0)
+				return rc;
+		}
+		wait = o->watch ? 1000 : -1;
+		rc = xr_conn_pump(s->conn, (int)wait);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/*
+ * The pause flag holds this change set: no request, nothing applied; the
+ * sender gets RESULT "paused" and a RESYNC follows when the flag is gone.
+ */
+static int hold_paused(struct receiver *r)
+{
+	const uint8_t *p;
+	size_t n;
+	uint8_t type;
+	int rc;
+
+	if (!r->s->paused_pending)
+		xr_logfile("paused: %s exists, holding changes", r->o->pause_file);
+	r->s->paused_pending = true;
+	r->req_end_sent = true;
+	rc = xr_conn_send(r->s->conn, XR_MSG_REQ_END, NULL, 0);
+	while (rc == 0) {
+		rc = xr_conn_wait_frame(r->s->conn, &type, &p, &n);
+		if (rc < 0)
+			return rc;
+		rc = 0;
+		if (type == XR_MSG_CSET_END)
+			break;
+		if (type == XR_MSG_ERROR) {
+			r->peer_failed = true;
+			return xr_session_peer_error(r->s, p, n);
+		}
+		if (type != XR_MSG_KEEPALIVE && type != XR_MSG_RESYNC)
+			return XR_EPROTO;
+	}
+	return rc;
+}
+
 /* Receives CSET_BEGIN, IDMAP and FLIST frames into r->src. */
 static int recv_flist(struct receiver *r)
 {
@@ -97,10 +192,17 @@ static int recv_flist(struct receiver *r)
 
 	xr_flist_coder_init(&coder);
 	for (;;) {
-		rc = xr_conn_wait_frame(r->s->conn, &type, &p, &n);
-		if (rc < 0)
+		if (!begun)
+			rc = wait_between_csets(r, &type, &p, &n);
+		else
+			rc = xr_conn_wait_frame(r->s->conn, &type, &p, &n);
+		if (rc < 0 || rc == 2)
 			return rc;
 		switch (type) {
+		case XR_MSG_BYE:
+			if (begun)
+				return XR_EPROTO;
+			return 2;
 		case XR_MSG_CSET_BEGIN:
 			rc = xr_dec_u64(p, n, &v);
 			if (rc < 0 || begun)
@@ -151,6 +253,45 @@ static int recv_flist(struct receiver *r)
 			return XR_EPROTO;
 		}
 	}
+}
+
+/*
+ * The receiver enforces its own excludes whatever the sender lists (SPEC
+ * §2): an entry our rules hide, or one inside a directory they hide, is
+ * dropped from the sender's list, so it is neither written nor - being
+ * excluded - deleted.
+ */
+static int drop_own_excludes(struct receiver *r)
+{
+	struct xr_manifest *m = &r->src;
+	char hidden[XR_PATH_MAX + 2] = "";
+	size_t hlen = 0, i, j = 0;
+
+	if (r->o->filters == NULL)
+		return 0;
+	for (i = 0; i < m->n; i++) {
+		struct xr_entry *e = &m->e[i];
+		bool drop = false;
+
+		if (hlen && !strncmp(e->path, hidden, hlen))
+			drop = true;	/* inside a hidden directory ("dir/") */
+		else if (strcmp(e->path, ".") != 0 &&
+			 xr_filters_excluded(r->o->filters, e->path, e->type == XR_FT_DIR,
+					     XR_SIDE_SENDER)) {
+			drop = true;
+			xr_info(2, "%s: excluded by the receiver's rules, ignored", e->path);
+			if (e->type == XR_FT_DIR) {
+				hlen = (size_t)snprintf(hidden, sizeof(hidden), "%s/", e->path);
+			}
+		}
+		if (drop) {
+			xr_entry_free(e);
+			continue;
+		}
+		m->e[j++] = *e;
+	}
+	m->n = j;
+	return 0;
 }
 
 /* Walks what DEST already holds of the transfer into r->dst. */
@@ -782,14 +923,16 @@ static int send_result(struct receiver *r, int status)
 	return rc;
 }
 
-int xr_receiver_run(struct xr_session *s, const char *dest, int root_fd)
+/* Receives and applies one change set; returns 2 when the session ended first. */
+static int receive_one(struct xr_session *s, const char *dest)
 {
 	const struct xr_opts *o = s->opts;
 	struct receiver r;
 	int rc;
 
-	(void)root_fd;
 	memset(&r, 0, sizeof(r));
+	memset(&s->st, 0, sizeof(s->st));
+	s->vanished = s->partial = false;
 	r.s = s;
 	r.o = o;
 	r.rootfd = -1;
@@ -815,11 +958,23 @@ int xr_receiver_run(struct xr_session *s, const char *dest, int root_fd)
 	r.po.del = o->del;
 	r.po.delete_excluded = o->delete_excluded;
 	r.po.is_root = r.mo.is_root;
+	r.po.exact_times = o->watch;
 	r.po.my_uid = geteuid();
 
 	rc = recv_flist(&r);
-	if (rc < 0)
+	if (rc < 0 || rc == 2)
 		goto out;
+	if (pause_flag(o)) {
+		rc = hold_paused(&r);
+		if (rc == 0)
+			rc = send_result(&r, XR_RESULT_PAUSED);
+		if (rc == 0)
+			rc = XR_RESULT_PAUSED;
+		goto out;
+	}
+	rc = drop_own_excludes(&r);
+	if (rc < 0)
+		goto fail;
 	for (size_t i = 0; i < r.src.n; i++) {
 		xr_meta_map_ids(&r.src, &r.mo, &r.src.e[i]);
 		if (r.src.e[i].type == XR_FT_REG) {
@@ -888,4 +1043,34 @@ out:
 	free(r.wants);
 	free(r.dir_noted);
 	return rc;
+}
+
+/* Errors after which a --watch session cannot continue. */
+static bool r_peer_gone(int rc)
+{
+	return rc == XR_ESTART || rc == XR_ESSH || rc == XR_EDENIED;
+}
+
+int xr_receiver_run(struct xr_session *s, const char *dest, int root_fd)
+{
+	int rc, last = 0;
+
+	(void)root_fd;	/* serve --root already made DEST the working directory */
+	for (;;) {
+		rc = receive_one(s, dest);
+		if (rc == 2)
+			return last;
+		if (s->on_cset && rc != XR_RESULT_PAUSED)
+			s->on_cset(s, rc);
+		if (rc == XR_RESULT_PAUSED)
+			rc = 0;
+		if (!s->opts->watch)
+			return rc;
+		if (rc < 0 && (rc == XR_ESOCKET || rc == XR_ETIMEOUT || rc == XR_EPROTO ||
+			       rc == XR_ELIMIT || rc == XR_ENOMEM || r_peer_gone(rc)))
+			return rc;
+		if (rc == 0)
+			s->csets_applied++;
+		last = rc;
+	}
 }

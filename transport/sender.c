@@ -1,5 +1,7 @@
 /* sender.c - the sending role: the file list out, file data for each request. */
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "xr/log.h"
 #include "xr/manifest.h"
 #include "xr/session.h"
+#include "xr/watch.h"
 #include "xr/wire.h"
 
 /* Output queued beyond this waits for the peer before more is produced. */
@@ -382,7 +385,7 @@ static int serve_request(struct xr_session *s, struct src_tree *t, const struct 
 
 	fd = open_entry(t, e);
 	if (fd < 0) {
-		if (fd == XR_EVANISHED) {
+		if (fd == XR_EVANISHED || errno == ENOENT) {
 			xr_warn("file has vanished: \"%s\"", e->path);
 			s->vanished = true;
 			return send_abort(s, req->idx, XR_ABORT_VANISHED);
@@ -480,7 +483,8 @@ static int load_signature(struct xr_session *s, uint64_t idx, struct xr_sig_load
 	return rc;
 }
 
-int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, int root_fd)
+/* Sends one change set: the list, then data for each request; returns the RESULT status. */
+static int send_cset(struct xr_session *s, const char *src, bool trailing_slash, int root_fd)
 {
 	struct src_tree t;
 	struct xr_request req;
@@ -493,6 +497,10 @@ int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, in
 	int rc;
 
 	memset(&t, 0, sizeof(t));
+	memset(&s->st, 0, sizeof(s->st));
+	s->status = 0;
+	s->vanished = s->partial = false;
+	s->cset++;
 	rc = build_tree(s, src, trailing_slash, root_fd, &t);
 	if (rc < 0) {
 		xr_conn_send_error(s->conn, rc, "%s: cannot read the source (%s)", src,
@@ -532,6 +540,9 @@ int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, in
 			break;
 		case XR_MSG_KEEPALIVE:
 			break;
+		case XR_MSG_RESYNC:
+			s->resync = true;
+			break;
 		case XR_MSG_ERROR:
 			peer_failed = true;
 			rc = xr_session_peer_error(s, p, n);
@@ -552,6 +563,12 @@ int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, in
 		} else if (type == XR_MSG_RESULT) {
 			rc = xr_dec_result(p, n, &res);
 			got_result = rc == 0;
+			if (rc == 0 && res.status == XR_RESULT_PAUSED) {
+				/* the receiver's pause flag held it: nothing applied, not an error */
+				xr_logfile("receiver paused: nothing applied");
+				xr_info(1, "receiver paused: nothing applied");
+				res.status = 0;
+			}
 			if (rc == 0) {
 				s->status = res.status;
 				s->st.files_created = res.files_changed;
@@ -559,6 +576,8 @@ int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, in
 				s->st.files_transferred = res.files_total;
 			}
 			break;
+		} else if (type == XR_MSG_RESYNC) {
+			s->resync = true;
 		} else if (type == XR_MSG_ERROR) {
 			peer_failed = true;
 			rc = xr_session_peer_error(s, p, n);
@@ -578,4 +597,166 @@ out:
 		free((char *)t.prefix);
 	xr_manifest_free(&t.m);
 	return rc;
+}
+
+/* Set by SIGTERM/SIGINT in --watch mode: finish the current change set, then stop. */
+static volatile sig_atomic_t watch_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	watch_stop = 1;
+}
+
+/* Installs the --watch stop handlers (no SA_RESTART, so poll() wakes up). */
+void xr_watch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+bool xr_watch_stopping(void)
+{
+	return watch_stop != 0;
+}
+
+/* Milliseconds on the monotonic clock. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* True for errors after which the session cannot go on. */
+static bool session_fatal(int rc)
+{
+	return rc == XR_ESOCKET || rc == XR_ETIMEOUT || rc == XR_EPROTO || rc == XR_ELIMIT ||
+	       rc == XR_ENOMEM || rc == XR_ESTART || rc == XR_ESSH || rc == XR_EDENIED;
+}
+
+/*
+ * --watch on the sending side: after the initial change set, waits on
+ * inotify and the connection (no polling), ships one change set per
+ * coalesced batch, answers RESYNC, sends KEEPALIVE when idle and a full
+ * reconcile every --reconcile seconds (when this side is the client).
+ */
+static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash, int root_fd)
+{
+	const struct xr_opts *o = s->opts;
+	struct xr_watch_opts wo;
+	struct xr_watch *w = NULL;
+	const uint8_t *p;
+	char **paths;
+	size_t n, npaths;
+	uint8_t type;
+	bool ready, rescan, pending = false;
+	int64_t now, ka_ms, next_ka, next_reconcile, wait;
+	int rc, due;
+
+	memset(&wo, 0, sizeof(wo));
+	wo.filters = o->filters;
+	wo.skip_name = XR_STATE_DIR;
+	wo.quiet_ms = o->watch_quiet_ms > 0 ? (unsigned)o->watch_quiet_ms : 10;
+	wo.max_delay_ms = wo.quiet_ms * 10 > 100 ? wo.quiet_ms * 10 : 100;
+	rc = xr_watch_open(&w, s->watch_path ? s->watch_path : src, &wo);
+	if (rc < 0)
+		return rc;
+	ka_ms = o->timeout > 0 ? (int64_t)o->timeout * 1000 / 3 : 10000;
+	now = mono_ms();
+	next_ka = now + ka_ms;
+	next_reconcile = (!s->is_server && o->reconcile > 0) ? now + (int64_t)o->reconcile * 1000
+							      : INT64_MAX;
+	while (!watch_stop) {
+		if (s->resync || pending) {
+			s->resync = pending = false;
+			rc = send_cset(s, src, trailing_slash, root_fd);
+			if (rc < 0 && session_fatal(rc))
+				break;
+			if (s->on_cset)
+				s->on_cset(s, rc);
+			next_ka = mono_ms() + ka_ms;
+			continue;
+		}
+		rc = xr_conn_recv(s->conn, &type, &p, &n);
+		if (rc < 0)
+			break;
+		if (rc == 1) {
+			rc = 0;
+			if (type == XR_MSG_RESYNC)
+				s->resync = true;
+			else if (type == XR_MSG_BYE)
+				break;
+			else if (type == XR_MSG_ERROR) {
+				rc = xr_session_peer_error(s, p, n);
+				break;
+			} else if (type != XR_MSG_KEEPALIVE) {
+				xr_error("protocol error: unexpected message %u while watching", type);
+				rc = XR_EPROTO;
+				break;
+			}
+			continue;
+		}
+		now = mono_ms();
+		due = xr_watch_due_ms(w);
+		wait = next_ka - now;
+		if (next_reconcile - now < wait)
+			wait = next_reconcile - now;
+		if (due >= 0 && due < wait)
+			wait = due;
+		if (wait < 0)
+			wait = 0;
+		ready = false;
+		rc = xr_conn_pump_fd(s->conn, (int)wait, xr_watch_fd(w), &ready);
+		if (rc < 0)
+			break;
+		if (ready) {
+			rc = xr_watch_process(w);
+			if (rc < 0)
+				break;
+		}
+		if (xr_watch_due_ms(w) == 0) {
+			rc = xr_watch_take(w, &paths, &npaths, &rescan);
+			if (rc < 0)
+				break;
+			xr_info(2, "watch: %zu changed path(s)%s", npaths, rescan ? ", rescan" : "");
+			xr_watch_free_paths(paths, npaths);
+			pending = true;
+		}
+		now = mono_ms();
+		if (now >= next_reconcile) {
+			pending = true;
+			next_reconcile = now + (int64_t)o->reconcile * 1000;
+		}
+		if (now >= next_ka) {
+			rc = xr_conn_send(s->conn, XR_MSG_KEEPALIVE, NULL, 0);
+			if (rc < 0)
+				break;
+			next_ka = now + ka_ms;
+		}
+	}
+	xr_watch_close(w);
+	if (watch_stop && rc >= 0) {
+		xr_conn_send(s->conn, XR_MSG_BYE, NULL, 0);
+		xr_conn_flush(s->conn);
+		rc = 0;
+	}
+	return rc;
+}
+
+int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, int root_fd)
+{
+	int rc = send_cset(s, src, trailing_slash, root_fd);
+
+	if (s->on_cset)
+		s->on_cset(s, rc);
+	if (!s->opts->watch || (rc < 0 && session_fatal(rc)))
+		return rc;
+	return watch_loop(s, src, trailing_slash, root_fd);
 }

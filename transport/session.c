@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xr/conn.h"
@@ -12,6 +13,7 @@
 #include "xr/filter.h"
 #include "xr/fs.h"
 #include "xr/log.h"
+#include "xr/manifest.h"
 #include "xr/report.h"
 #include "xr/session.h"
 #include "xr/wire.h"
@@ -133,6 +135,7 @@ int xr_wire_from_opts(const struct xr_opts *o, enum xr_role server_role, const c
 		    (o->compress ? XR_OPT_COMPRESS : 0) | (o->watch ? XR_OPT_WATCH : 0) |
 		    (trailing_slash ? XR_OPT_TRAILING_SLASH : 0) | XR_OPT_ITEMIZE;
 	wo->timeout = (uint32_t)o->timeout;
+	wo->watch_quiet_ms = (uint32_t)o->watch_quiet_ms;
 	wo->path = (char *)path;
 	wo->nrules = o->filters ? xr_filters_count(o->filters) : 0;
 	if (wo->nrules) {
@@ -168,7 +171,8 @@ int xr_client_handshake(struct xr_session *s, const struct xr_wire_options *wo)
 }
 
 /* Builds the server's own options from what the client asked for. */
-static int opts_from_wire(const struct xr_wire_options *wo, struct xr_opts *o)
+static int opts_from_wire(const struct xr_wire_options *wo, const struct xr_opts *cmdline,
+			  struct xr_opts *o)
 {
 	size_t i;
 	int rc;
@@ -192,9 +196,18 @@ static int opts_from_wire(const struct xr_wire_options *wo, struct xr_opts *o)
 	o->watch = wo->flags & XR_OPT_WATCH;
 	o->timeout = (int)wo->timeout;
 	o->quiet = true;
+	o->pause_file = cmdline->pause_file;
+	o->watch_quiet_ms = (int)wo->watch_quiet_ms;
 	o->filters = xr_filters_new();
 	if (o->filters == NULL)
 		return XR_ENOMEM;
+	/* the server's own rules (serve --exclude, --profile) come first: they win */
+	for (i = 0; cmdline->filters && i < xr_filters_count(cmdline->filters); i++) {
+		rc = xr_filters_add(o->filters, 0, xr_filters_rule(cmdline->filters, i),
+				    "serve's own filter rules");
+		if (rc < 0)
+			return rc;
+	}
 	for (i = 0; i < wo->nrules; i++) {
 		rc = xr_filters_add(o->filters, 0, wo->rules[i], "peer's filter rules");
 		if (rc < 0)
@@ -234,6 +247,36 @@ static const char *confine_path(const char *root, const char *path)
 	return *path ? path : ".";
 }
 
+/*
+ * serve --root as a receiver: resolves the destination beneath the root
+ * without following any symlink (creating its last component like rsync),
+ * and makes it the working directory, so that the receiver's every later
+ * operation is relative to a directory reached only through the root.
+ */
+static int enter_confined_dest(int root_fd, const char *path)
+{
+	const char *leaf;
+	int fd, dfd, rc;
+
+	fd = xr_fs_open(root_fd, path, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0 && errno == ENOENT && fd != XR_EUNSAFE) {
+		rc = xr_fs_open_parent(root_fd, path, &dfd, &leaf);
+		if (rc < 0)
+			return rc;
+		if (mkdirat(dfd, leaf, 0755) < 0 && errno != EEXIST) {
+			close(dfd);
+			return XR_EFILEIO;
+		}
+		close(dfd);
+		fd = xr_fs_open(root_fd, path, O_RDONLY | O_DIRECTORY, 0);
+	}
+	if (fd < 0)
+		return fd;
+	rc = fchdir(fd) < 0 ? XR_EFILEIO : 0;
+	close(fd);
+	return rc;
+}
+
 int xr_serve_main(const struct xr_opts *cmdline)
 {
 	struct xr_session s;
@@ -247,6 +290,7 @@ int xr_serve_main(const struct xr_opts *cmdline)
 	uint64_t caps = 0;
 	int rc, root_fd = -1;
 	bool have_wo = false;
+	char watch_path[2 * XR_PATH_MAX + 2];
 
 	memset(&o, 0, sizeof(o));
 	memset(&s, 0, sizeof(s));
@@ -269,7 +313,7 @@ int xr_serve_main(const struct xr_opts *cmdline)
 		goto out;
 	}
 	have_wo = true;
-	rc = opts_from_wire(&wo, &o);
+	rc = opts_from_wire(&wo, cmdline, &o);
 	if (rc < 0) {
 		xr_conn_send_error(c, rc == XR_ENOMEM ? rc : XR_ESYNTAX,
 				   "the server refused the filter rules (%s)", xr_strerror(rc));
@@ -305,11 +349,26 @@ int xr_serve_main(const struct xr_opts *cmdline)
 			goto out;
 		}
 	}
+	if (root_fd >= 0 && wo.server_role == XR_ROLE_RECEIVER) {
+		rc = enter_confined_dest(root_fd, path);
+		if (rc < 0) {
+			xr_conn_send_error(c, rc, "%s: refused beneath the served root %s (%s)",
+					   wo.path, cmdline->root, xr_strerror(rc));
+			goto out;
+		}
+		path = ".";
+	}
 	rc = send_hello(c);
 	if (rc == 0 && o.compress && (caps & XR_CAP_ZLIB))
 		rc = xr_conn_set_compress(c, 6);
 	if (rc < 0)
 		goto out;
+	if (cmdline->root && wo.server_role == XR_ROLE_SENDER) {
+		snprintf(watch_path, sizeof(watch_path), "%s/%s", cmdline->root, path);
+		s.watch_path = watch_path;
+	}
+	if (o.watch)
+		xr_watch_signals();
 	if (wo.server_role == XR_ROLE_SENDER)
 		rc = xr_sender_run(&s, path, wo.flags & XR_OPT_TRAILING_SLASH, root_fd);
 	else if (wo.server_role == XR_ROLE_RECEIVER)

@@ -79,6 +79,13 @@ int xr_conn_recv(struct xr_conn *c, uint8_t *type, const uint8_t **payload, size
  */
 int xr_conn_pump(struct xr_conn *c, int timeout_ms);
 
+/*
+ * xr_conn_pump that also waits for extra_fd (POLLIN) - the inotify fd of a
+ * watcher, or a signal fd: returns 0 with *extra_ready set when it became
+ * readable.  Waits even when the connection has nothing to do.
+ */
+int xr_conn_pump_fd(struct xr_conn *c, int timeout_ms, int extra_fd, bool *extra_ready);
+
 /* Writes everything queued (pumping, reading stays bounded). */
 int xr_conn_flush(struct xr_conn *c);
 

@@ -28,7 +28,7 @@ void xr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void xr_info(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A line for the log file only (itemized changes, totals). */
 void xr_logfile(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void xr_vlogfile(const char *fmt, va_list ap);
+void xr_vlogfile(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /*
  * Error trace, after openrsync's ERRX1: records "func:line: what" so that an

@@ -30,6 +30,8 @@ struct xr_opts {
 	char *pause_file;
 	char *profile;
 	bool watch;
+	int reconcile;		/* --reconcile: full change set every N s in --watch (0 = never) */
+	int watch_quiet_ms;	/* --watch-quiet: coalescing quiet period */
 	/* serve */
 	char *root;
 	bool read_only, write_only;

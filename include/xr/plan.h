@@ -25,6 +25,7 @@ struct xr_plan_opts {
 	bool del;		/* --delete (any form) */
 	bool delete_excluded;
 	bool ignore_times;	/* -I (unused by the CLI for now) */
+	bool exact_times;	/* compare mtime nanoseconds too (--watch: several writes a second) */
 	bool is_root;		/* receiver runs as root: owner applies */
 	uint32_t my_uid;	/* receiver's euid, for "owner becomes the running user" */
 };

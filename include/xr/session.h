@@ -30,6 +30,14 @@ struct xr_session {
 	uint64_t cset;			/* change set counter */
 	struct xr_stats st;
 	int status;			/* receiver's final status (RESULT) */
+	bool paused_pending;		/* a change set was held by the pause flag */
+	bool resync;			/* the peer asked for a full change set */
+	uint64_t csets_applied;		/* change sets committed in this session */
+	int64_t next_reconcile_ms;	/* --watch client: when to ask for a full change set */
+	const char *watch_path;		/* what --watch watches (serve --root: the real path) */
+	/* called after every change set with its status (status file, hooks) */
+	void (*on_cset)(struct xr_session *s, int status);
+	void *user;
 };
 
 /*
@@ -56,6 +64,10 @@ int xr_session_item_from_peer(struct xr_session *s, const uint8_t *p, size_t n);
 /* The OPTIONS the client sends for o (server role, path, flags, rules). */
 int xr_wire_from_opts(const struct xr_opts *o, enum xr_role server_role, const char *path,
 		      bool trailing_slash, struct xr_wire_options *wo);
+
+/* --watch: SIGTERM/SIGINT end the watch after the current change set. */
+void xr_watch_signals(void);
+bool xr_watch_stopping(void);
 
 /* Client side of the handshake: HELLO, OPTIONS, HELLO back. */
 int xr_client_handshake(struct xr_session *s, const struct xr_wire_options *wo);

@@ -64,6 +64,7 @@ enum xr_msg {
 	XR_MSG_FILE_ABORT = 26,
 	XR_MSG_REQ_END = 27,
 	XR_MSG_CSET_END = 28,
+	XR_MSG_RESYNC = 29,	/* receiver -> sender: send a full change set (after a pause) */
 	XR_MSG_ITEM = 30,
 	XR_MSG_RESULT = 31,
 	XR_MSG_KEEPALIVE = 40,
@@ -227,6 +228,7 @@ int xr_dec_file_abort(const void *p, size_t n, struct xr_file_abort *f);
 int xr_enc_u64(struct xr_buf *b, uint64_t v);
 int xr_dec_u64(const void *p, size_t n, uint64_t *v);
 
+#define XR_RESULT_PAUSED 1	/* RESULT status: held by the pause flag, nothing applied */
 struct xr_result {
 	int32_t status;		/* xr_err of the receiver's run, 0 = committed */
 	uint64_t files_total, files_changed, files_deleted;

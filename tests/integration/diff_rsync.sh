@@ -39,6 +39,7 @@ if ! command -v "${OR[0]}" >/dev/null 2>&1; then
 fi
 echo "# oracle: ${OR[*]} ($("${OR[0]}" --version 2>/dev/null | head -1))"
 echo "# under test: ${XR[*]}"
+cd "$T" || exit 1	# setup code never runs in the source tree
 
 # Anything stamped after this is "fresh" in listings (fixtures use fixed epochs long before).
 TREE_FRESH_AFTER=$(($(date +%s) - 2))
@@ -56,12 +57,12 @@ SKIPCASE=0
 # --- case framework ---------------------------------------------------------------------------
 
 # case_begin NAME: starts a case; the setup that follows runs in $C/base (the cwd).
+# A case left out by FILTER still runs its setup (in its own scratch dir), just not the tools.
 case_begin() {
 	CASE=$1
 	SKIPCASE=0
 	if [ -n "$FILTER" ] && [[ $CASE != *"$FILTER"* ]]; then
 		SKIPCASE=1
-		return
 	fi
 	NCASE=$((NCASE + 1))
 	CASE_T0=${EPOCHREALTIME/[,]/.}
@@ -96,8 +97,13 @@ at() {
 # settle: gives every entry of the work tree that is still "fresh" a fixed mtime (SRC_EPOCH below
 # src/, DST_EPOCH elsewhere), so dst files are older than src files unless a case says otherwise.
 settle() {
-	find src -newermt "@$TREE_FRESH_AFTER" -exec touch -h -d "@$SRC_EPOCH" {} + 2>/dev/null
-	find . -newermt "@$TREE_FRESH_AFTER" -exec touch -h -d "@$DST_EPOCH" {} +
+	if [[ $PWD != "$T"/* ]]; then
+		echo "diff_rsync: settle outside the temp dir ($PWD), refusing" >&2
+		exit 2
+	fi
+	find . -newermt "@$TREE_FRESH_AFTER" \( -path ./src -o -path './src/*' \) \
+		-exec touch -h -d "@$SRC_EPOCH" {} + -o \
+		-newermt "@$TREE_FRESH_AFTER" -exec touch -h -d "@$DST_EPOCH" {} +
 }
 
 # clone_src_to_dst: settles src/ and copies it to dst/ with every attribute (identical trees).
@@ -106,9 +112,15 @@ clone_src_to_dst() {
 	cp -a src dst
 }
 
-# std_src [DIR]: a standard source tree (files, modes, nested dirs, an empty dir, a symlink).
+# std_src: copies the standard source tree (files, modes, nested dirs, an empty dir, a
+# symlink) to src/.
 std_src() {
-	local s=${1:-src}
+	cp -a "$T/tpl/std" src
+}
+
+# tpl_std DIR: creates the standard source tree in DIR.
+tpl_std() {
+	local s=$1
 	mk "$s/top.txt" "top level text"$'\n'
 	mk "$s/a.conf" "[main]"$'\nkey=value\n' 0640
 	mk "$s/run.sh" "#!/bin/sh"$'\necho run\n' 0755
@@ -129,6 +141,11 @@ norm_log() {
 		LC_ALL=C sort
 }
 
+# slurp VAR <FILE: reads all of stdin into VAR without spawning a process.
+slurp() {
+	IFS= read -r -d '' "$1" || true
+}
+
 # show FILE LABEL: prints the tail of FILE as detail lines (for not_ok).
 show() {
 	[ -s "$1" ] && { echo "$2:"; tail -8 "$1" | cut -c1-200; }
@@ -142,7 +159,10 @@ show() {
 case_run() {
 	local dry=0 itemize=0 log=0 um=022 rca rcb la lb pre d
 	local -a expect=() problems=()
-	[ "$SKIPCASE" = 0 ] || return 0
+	if [ "$SKIPCASE" != 0 ]; then
+		cd "$T" || exit 1
+		return 0
+	fi
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--dry) dry=1 ;;
@@ -158,13 +178,18 @@ case_run() {
 	settle
 	cd "$C" || exit 1
 	cp -a base a/w && cp -a base b/w || { not_ok "$CASE" "cp -a failed"; return; }
-	[ "$dry" = 1 ] && pre=$(tree_listing base)
+	if [ "$dry" = 1 ]; then
+		tree_listing base >pre.lst
+		slurp pre <pre.lst
+	fi
 	(cd a/w && umask "$um" && exec "${OR[@]}" "$@" >../out 2>../err </dev/null)
 	rca=$?
 	(cd b/w && umask "$um" && exec "${XR[@]}" "$@" >../out 2>../err </dev/null)
 	rcb=$?
-	la=$(tree_listing a/w)
-	lb=$(tree_listing b/w)
+	tree_listing a/w >a.lst
+	tree_listing b/w >b.lst
+	slurp la <a.lst
+	slurp lb <b.lst
 	[ "$rca" = "$rcb" ] || problems+=("exit code: oracle $rca, under test $rcb")
 	if [ "$la" != "$lb" ]; then
 		problems+=("destination trees differ (-oracle +under test):")
@@ -180,9 +205,12 @@ case_run() {
 		fi
 	fi
 	if [ "$itemize" = 1 ]; then
-		d=$(diff -U0 <(LC_ALL=C sort a/out) <(LC_ALL=C sort b/out))
-		[ -z "$d" ] || problems+=("-i output differs (-oracle +under test):" \
-			"$(printf '%s\n' "$d" | sed '1,2d' | head -12)")
+		LC_ALL=C sort -o a/out.sorted a/out
+		LC_ALL=C sort -o b/out.sorted b/out
+		slurp d <a/out.sorted
+		slurp la <b/out.sorted
+		[ "$d" = "$la" ] || problems+=("-i output differs (-oracle +under test):" \
+			"$(diff -U0 a/out.sorted b/out.sorted | sed '1,2d' | head -12)")
 	fi
 	if [ "$log" = 1 ]; then
 		d=$(diff -U0 <(norm_log a/log) <(norm_log b/log))
@@ -200,11 +228,53 @@ case_run() {
 			"$(show b/err 'under-test stderr')"
 	fi
 	cd "$T" || exit 1
-	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$C"
+	# big trees go at once; the rest when the script exits (saves a process per case)
+	if [ "${KEEP_TMP:-0}" != 1 ] && [ -e "$C/base/src/big" ]; then
+		rm -rf "$C"
+	fi
 	[ "${DIFF_TIMES:-0}" = 1 ] && awk -v a="$CASE_T0" -v b="${EPOCHREALTIME/[,]/.}" \
 		'BEGIN { printf "#   %d ms\n", (b - a) * 1000 }'
 	return 0
 }
+
+# filter_src: copies the tree for pattern tests to src/.
+filter_src() {
+	cp -a "$T/tpl/filter" src
+}
+
+# tpl_filter DIR: creates the tree for pattern tests (the standard tree and more) in DIR.
+tpl_filter() {
+	(cd "$1/.." && tpl_std filter)
+	cd "$1" || exit 1
+	mkdir -p cache a/b/c tmp sub/tmp keep/inner conf
+	mk keep1.txt
+	mk drop.txt
+	mk sub/keep2.txt
+	mk sub/top.txt
+	mk file1.txt
+	mk file12.txt
+	mk log1.txt
+	mk logA.txt
+	mk x.bak
+	mk sub/y.bak
+	mk cache/in
+	mk sub/cache "a file named cache"
+	mk a/deep.txt
+	mk a/b/deep.txt
+	mk a/b/c/deep.txt
+	mk tmp/t1
+	mk sub/tmp/t2
+	mk keep/k1
+	mk keep/inner/k2
+	mk conf/x.ini
+	mk conf/y.txt
+	mk z.ini
+	mk sub/s.tmp
+}
+
+# templates, built once
+mkdir -p "$T/tpl/filter" && (cd "$T/tpl" && tpl_std std) &&
+	(tpl_filter "$T/tpl/filter")
 
 # --- basics -------------------------------------------------------------------------------------
 
@@ -387,34 +457,6 @@ case_run --expect '[ -f dst/cache/old1 ] && [ ! -e dst/cache/c1 ]' \
 	-- -a --delete --exclude /cache src/ dst
 
 # --- filter rules -------------------------------------------------------------------------------
-
-# filter_src: names for pattern tests
-filter_src() {
-	std_src
-	mk src/keep1.txt
-	mk src/drop.txt
-	mk src/sub/keep2.txt
-	mk src/sub/top.txt
-	mk src/file1.txt
-	mk src/file12.txt
-	mk src/log1.txt
-	mk src/logA.txt
-	mk src/x.bak
-	mk src/sub/y.bak
-	mk src/cache/in
-	mk src/sub/cache "a file named cache"
-	mk src/a/deep.txt
-	mk src/a/b/deep.txt
-	mk src/a/b/c/deep.txt
-	mk src/tmp/t1
-	mk src/sub/tmp/t2
-	mk src/keep/k1
-	mk src/keep/inner/k2
-	mk src/conf/x.ini
-	mk src/conf/y.txt
-	mk src/z.ini
-	mk src/sub/s.tmp
-}
 
 case_begin include_before_exclude
 filter_src
@@ -794,7 +836,10 @@ if [ -z "$FILTER" ] || [[ xroad_ == *"$FILTER"* ]] || [[ $FILTER == xroad* ]]; t
 		"$XR_SYNCED/db.properties" "$XR_SYNCED/globalconf" "$XR_SYNCED/gpghome"
 	touch -d @1700050000.75 "$XR_SYNCED/conf.d/node.ini" "$XR_SYNCED/db.properties" \
 		"$XR_SYNCED/globalconf" "$XR_SYNCED/gpghome" "$XR_SYNCED/postgresql" \
-		"$XR_SYNCED/globalconf/EE" "$XR_SYNCED/conf.d"
+		"$XR_SYNCED/globalconf/EE"
+	# the secondary's directories carry the primary's times (rsync set them on the last sync)
+	touch -r "$XR_SRC" "$XR_SYNCED"
+	touch -r "$XR_SRC/conf.d" "$XR_SYNCED/conf.d"
 	find "$XR_SYNCED" -newermt "@$TREE_FRESH_AFTER" -exec touch -h -d "@$DST_EPOCH" {} +
 fi
 XR_ARGS=("${XROAD_RSYNC_OPTS[@]}" --log-file=../log)
@@ -819,7 +864,8 @@ case_run --log --expect "$XR_NODE_OK && [ ! -e dst/jetty/old ] && [ -f dst/signe
 case_begin xroad_nothing_changed
 cp -a "$XR_SRC" src
 cp -a "$XR_SYNCED" dst
-case_run --log --expect "$XR_NODE_OK" -- "${XR_ARGS[@]}" src/ dst/
+case_run --log --expect "$XR_NODE_OK && ! grep -Eq '\\] ([<>.ch][fdLDS]|\\*del)' ../log" \
+	-- "${XR_ARGS[@]}" src/ dst/
 
 case_begin xroad_keyconf_resaved
 cp -a "$XR_SRC" src

@@ -94,38 +94,39 @@ fi
 
 # tree_listing DIR: prints the listing of every entry below DIR (format above), sorted (C).
 tree_listing() {
-	local dir=${1%/} rec name type mode size mtime own target sum qname qtarget
+	local dir=${1%/} rec name type mode size mtime own target sum qname qtarget out="" skip
 	local -A digest=()
 	[ -d "$dir" ] || { echo "tree_listing: $dir: not a directory" >&2; return 2; }
-	# content digests, NUL-safe: "HASH  NAME\0" per regular file
+	[ -n "$dir" ] || dir=/
+	skip=$((66 + ${#dir} + 1))
+	[ "$dir" = / ] && skip=66
+	# content digests, NUL-safe: "HASH  DIR/NAME\0" per regular file
 	while IFS= read -r -d '' rec; do
-		digest[${rec:66}]=${rec:0:64}
-	done < <(cd "$dir" && find . -mindepth 1 -name .xroad-replicate -prune -o -type f \
+		digest[${rec:skip}]=${rec:0:64}
+	done < <(find "$dir" -mindepth 1 -name .xroad-replicate -prune -o -type f \
 		-exec sha256sum -z -- {} +)
-	{
-		while IFS= read -r -d '' name && IFS= read -r -d '' type &&
-			IFS= read -r -d '' mode && IFS= read -r -d '' size &&
-			IFS= read -r -d '' mtime && IFS= read -r -d '' own &&
-			IFS= read -r -d '' target; do
-			sum=-
-			case $type in
-			f) sum=${digest[./$name]:-?} ;;
-			d) size=- ;;
-			c | b) target=$(stat -c "%t:%T" -- "$dir/$name") ;;
-			esac
-			[ "$type" = l ] || [ "$type" = c ] || [ "$type" = b ] || target=-
-			[ "${TREE_NO_OWNER:-0}" = 1 ] && own=-
-			if [ -n "${TREE_FRESH_AFTER:-}" ] && [ "${mtime%%.*}" -ge "$TREE_FRESH_AFTER" ]
-			then
-				mtime=fresh
-			fi
-			printf -v qname '%q' "$name"
-			printf -v qtarget '%q' "$target"
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$qname" "$type" "$mode" "$size" \
-				"$mtime" "$own" "$qtarget" "$sum"
-		done < <(find "$dir" -mindepth 1 -name .xroad-replicate -prune -o \
-			-printf '%P\0%y\0%#m\0%s\0%T@\0%U:%G\0%l\0')
-	} | LC_ALL=C sort
+	while IFS= read -r -d '' name && IFS= read -r -d '' type &&
+		IFS= read -r -d '' mode && IFS= read -r -d '' size &&
+		IFS= read -r -d '' mtime && IFS= read -r -d '' own &&
+		IFS= read -r -d '' target; do
+		sum=-
+		case $type in
+		f) sum=${digest[$name]:-?} ;;
+		d) size=- ;;
+		c | b) target=$(stat -c "%t:%T" -- "$dir/$name") ;;
+		esac
+		[ "$type" = l ] || [ "$type" = c ] || [ "$type" = b ] || target=-
+		[ "${TREE_NO_OWNER:-0}" = 1 ] && own=-
+		if [ -n "${TREE_FRESH_AFTER:-}" ] && [ "${mtime%%.*}" -ge "$TREE_FRESH_AFTER" ]; then
+			mtime=fresh
+		fi
+		printf -v qname '%q' "$name"
+		printf -v qtarget '%q' "$target"
+		out+="$qname	$type	$mode	$size	$mtime	$own	$qtarget	$sum"$'\n'
+	done < <(find "$dir" -mindepth 1 -name .xroad-replicate -prune -o \
+		-printf '%P\0%y\0%#m\0%s\0%T@\0%U:%G\0%l\0')
+	# one process for the sort, none for the loop (this runs for every tree in every test)
+	[ -z "$out" ] || LC_ALL=C sort <<<"${out%$'\n'}"
 }
 
 # tree_diff A B [--no-owner] [--no-mtime]: compares two trees (directories) or saved listings

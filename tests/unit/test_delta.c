@@ -866,7 +866,10 @@ static void test_garbage_signature(void **state)
 	(void)state;
 	fd = put_file(dir, "basis", "0123456789abcdef0123456789", 26);
 	sig = make_sig(fd, 26, &s, false);
-	assert_int_equal(sig.len, 12 + 4 + 32);
+	/* header: magic, block length, strong sum length (minimal for the size) */
+	size_t strong = sig.p[11];
+	assert_true(strong >= 2 && strong <= 32);
+	assert_int_equal(sig.len, 12 + 4 + strong);
 	assert_int_equal(try_sig(sig.p, sig.len), 0);
 	memcpy(good, sig.p, sig.len);
 
@@ -878,7 +881,7 @@ static void test_garbage_signature(void **state)
 	assert_int_equal(try_sig("", 0), XR_ESTREAM);
 	/* truncated header, truncated block sum */
 	assert_int_equal(try_sig(good, 7), XR_ESTREAM);
-	assert_int_equal(try_sig(good, 12 + 4 + 31), XR_ESTREAM);
+	assert_int_equal(try_sig(good, 12 + 4 + strong - 1), XR_ESTREAM);
 	assert_int_equal(try_sig(good, 12 + 2), XR_ESTREAM);
 	/* a header alone is a valid signature of an empty file */
 	assert_int_equal(try_sig(good, 12), 0);

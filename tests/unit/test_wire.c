@@ -48,6 +48,7 @@ static void expect_trailing_fails(const struct xr_buf *b, dec_fn dec)
 	xr_buf_free(&t);
 }
 
+/* Fills a hash with a recognizable pattern. */
 static void fill_hash(struct xr_hash *h, uint8_t seed)
 {
 	for (int i = 0; i < XR_HASH_LEN; i++)
@@ -270,6 +271,7 @@ static int dec_hello_fn(const void *p, size_t n)
 	return rc;
 }
 
+/* HELLO round trip, truncations, trailing bytes, wrong magic. */
 static void test_hello(void **state)
 {
 	struct xr_hello h = {XR_PROTO_VERSION, XR_CAP_ZLIB | XR_CAP_NSEC,
@@ -309,6 +311,7 @@ static int dec_options_fn(const void *p, size_t n)
 	return rc;
 }
 
+/* OPTIONS round trip with rules, without rules, and a bad role. */
 static void test_options(void **state)
 {
 	char *rules[] = {(char *)"- *.bak", (char *)"+ conf.d/", (char *)"P /keep"};
@@ -462,6 +465,7 @@ static int dec_text_fn(const void *p, size_t n)
 	return rc;
 }
 
+/* ERROR/LOG/ITEM text: round trip, the length limit, NUL, code range. */
 static void test_text(void **state)
 {
 	struct xr_text t = {XR_ETIMEOUT, (char *)"conf.d/local.ini: rename: No space"}, d;
@@ -519,6 +523,7 @@ static void free_ids(struct xr_idname *ids, size_t n)
 	free(ids);
 }
 
+/* IDMAP: appending, sorting, duplicate ids, truncation, limits. */
 static void test_idmap(void **state)
 {
 	struct xr_idname in1[] = {{999, (char *)"xroad"}, {0, (char *)"root"},
@@ -643,6 +648,7 @@ static struct xr_entry sample[] = {
 };
 #define NSAMPLE (sizeof(sample) / sizeof(sample[0]))
 
+/* Asserts that two entries carry the same transmitted fields. */
 static void check_entry(const struct xr_entry *a, const struct xr_entry *b)
 {
 	assert_string_equal(a->path, b->path);
@@ -663,6 +669,7 @@ static void check_entry(const struct xr_entry *a, const struct xr_entry *b)
 		assert_null(b->link);
 }
 
+/* Gives the sample entries that have a hash a distinct one. */
 static void flist_setup_hashes(void)
 {
 	for (size_t i = 0; i < NSAMPLE; i++)
@@ -677,6 +684,7 @@ static void enc_range(struct xr_buf *b, struct xr_flist_coder *c, size_t from, s
 		assert_int_equal(xr_enc_entry(b, c, &sample[i]), 0);
 }
 
+/* FLIST over two messages of one stream decodes to the same entries. */
 static void test_flist_roundtrip(void **state)
 {
 	struct xr_flist_coder ec, dc;
@@ -783,6 +791,7 @@ static int dec_fresh(const struct xr_buf *b)
 	return rc;
 }
 
+/* Unsorted, duplicate, invalid or oversized entries are refused whole. */
 static void test_flist_refused(void **state)
 {
 	static const char *bad_paths[] = {"../x", "/abs", "a//b", "a/./b", "a/..", "x/", "..",
@@ -1000,6 +1009,7 @@ static int dec_request_fn(const void *p, size_t n)
 	return xr_dec_request(p, n, &r);
 }
 
+/* dec_fn for FILE_BEGIN. */
 static int dec_file_begin_fn(const void *p, size_t n)
 {
 	struct xr_file_begin f;
@@ -1007,6 +1017,7 @@ static int dec_file_begin_fn(const void *p, size_t n)
 	return xr_dec_file_begin(p, n, &f);
 }
 
+/* dec_fn for FILE_END. */
 static int dec_file_end_fn(const void *p, size_t n)
 {
 	struct xr_file_end f;
@@ -1014,6 +1025,7 @@ static int dec_file_end_fn(const void *p, size_t n)
 	return xr_dec_file_end(p, n, &f);
 }
 
+/* dec_fn for FILE_ABORT. */
 static int dec_file_abort_fn(const void *p, size_t n)
 {
 	struct xr_file_abort f;
@@ -1021,6 +1033,7 @@ static int dec_file_abort_fn(const void *p, size_t n)
 	return xr_dec_file_abort(p, n, &f);
 }
 
+/* dec_fn for one-varint payloads. */
 static int dec_u64_fn(const void *p, size_t n)
 {
 	uint64_t v;
@@ -1028,6 +1041,7 @@ static int dec_u64_fn(const void *p, size_t n)
 	return xr_dec_u64(p, n, &v);
 }
 
+/* dec_fn for RESULT. */
 static int dec_result_fn(const void *p, size_t n)
 {
 	struct xr_result r;
@@ -1035,6 +1049,7 @@ static int dec_result_fn(const void *p, size_t n)
 	return xr_dec_result(p, n, &r);
 }
 
+/* REQUEST with and without a basis; unknown flags refused. */
 static void test_request(void **state)
 {
 	struct xr_request r = {.idx = 123456, .have_basis = true, .have_hash = true,
@@ -1067,6 +1082,7 @@ static void test_request(void **state)
 	xr_buf_free(&b);
 }
 
+/* FILE_BEGIN / FILE_END / FILE_ABORT round trips and bad values. */
 static void test_file_msgs(void **state)
 {
 	struct xr_file_begin fb = {.idx = 42, .kind = XR_FILE_DELTA}, dfb;
@@ -1123,6 +1139,7 @@ static void test_file_msgs(void **state)
 	xr_buf_free(&b);
 }
 
+/* One-varint payloads and RESULT. */
 static void test_u64_and_result(void **state)
 {
 	struct xr_result r = {.status = XR_EPARTIAL, .files_total = 1, .files_changed = 2,
@@ -1156,6 +1173,7 @@ static void test_u64_and_result(void **state)
 	xr_buf_free(&b);
 }
 
+/* Runs the codec tests. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
