@@ -16,7 +16,7 @@ CSTD     := -std=c11 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wvla
 CFLAGS   ?= -O2 -g
-ALLCFLAGS = $(CSTD) $(WARN) $(if $(WERROR),-Werror) $(CFLAGS) $(SAN) -Iinclude -MMD -MP
+ALLCFLAGS = $(CSTD) $(WARN) $(if $(WERROR),-Werror) $(CPPFLAGS) $(CFLAGS) $(SAN) -Iinclude -MMD -MP
 LDLIBS   := -lrsync -lssh2 -lxxhash -lcrypto -lz -linih
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 
@@ -31,7 +31,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 BIN      := $(BUILD)/xroad-replicate
 FBIN     := $(BUILD)/faults/xroad-replicate
 
-.PHONY: all test unit integration asan demo deps install clean fuzz bench bench-quick format
+.PHONY: all test unit integration asan demo deps install clean fuzz bench bench-quick format build-tests
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -51,11 +51,11 @@ $(BUILD)/faults/libxr.a: $(FLT_OBJ)
 	ar rcs $@ $^
 
 $(BIN): $(BUILD)/cli/main.o $(BUILD)/libxr.a
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # the same program with the test-only fault points compiled in
 $(FBIN): $(BUILD)/faults/cli/main.o $(BUILD)/faults/libxr.a
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/faults/libxr.a
 	@mkdir -p $(dir $@)
@@ -88,6 +88,12 @@ asan:
 demo: deps $(BIN)
 	@sh tests/demo.sh
 
+bench: $(BIN)
+	bash bench/run.sh
+
+bench-quick: $(BIN)
+	bash bench/run.sh --quick
+
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/xroad-replicate
 
@@ -96,5 +102,10 @@ format:
 
 clean:
 	rm -rf build build-asan
+
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} bash tests/fuzz/run.sh
+
+include packaging/make.mk
 
 -include $(LIB_OBJ:.o=.d) $(FLT_OBJ:.o=.d) $(BUILD)/cli/main.d

@@ -449,8 +449,9 @@ ELAPSED=$(( $(date +%s) - T_START ))
 	printf -- '- git commit: %s\n' "$(bench_git_rev)"
 	printf -- '- XR_CMD: `%s` — %s\n' "$XR_CMD" "${XR_VER:-version unknown}"
 	printf -- '- rsync: `%s` — %s\n' "$(command -v rsync)" "$RSYNC_VER"
-	printf -- '- mode: %s, %s rounds (X-Road scenarios: %s pairs per round), run time %d s (generation, restores and verification included)\n' \
+	printf -- '- mode: %s, %s rounds (X-Road scenarios: %s pairs per round), run time %d s' \
 		"$MODE" "$ROUNDS" "$XROAD_REPEAT" "$ELAPSED"
+	printf ' (generation, restores and verification included)\n'
 	printf -- '- load average (1 min) just before the measured runs: %s\n' \
 		"$(awk -F'\t' 'NR > 1 { if (n++ == 0 || $16 < lo) lo = $16; if ($16 > hi) hi = $16 }
 			END { if (n) printf "%s–%s", lo, hi; else printf "-" }' "$RAW")"
@@ -491,7 +492,8 @@ ELAPSED=$(( $(date +%s) - T_START ))
 
 EOF
 	printf '## Summary\n\n'
-	printf '| scenario | wall rsync (s) | wall %s (s) | wall ratio | CPU ratio | RSS client ratio | RSS server ratio |\n' "$XR_NAME"
+	printf '| scenario | wall rsync (s) | wall %s (s) | wall ratio | CPU ratio ' "$XR_NAME"
+	printf '| RSS client ratio | RSS server ratio |\n'
 	printf '|---|---:|---:|---:|---:|---:|---:|\n'
 	: >"$DAT"
 	for scen in "${ACTIVE[@]}"; do
@@ -544,7 +546,8 @@ else
 	fi
 fi
 if [ "$plotted" = 0 ]; then
-	sed -i "s|^!\[wall and CPU ratio per scenario\]($BASE.png)\$|(no plot: no scenario has results for both tools, or gnuplot failed)|" "$MD"
+	nop="(no plot: no scenario has results for both tools, or gnuplot failed)"
+	sed -i "s|^!\[wall and CPU ratio per scenario\]($BASE.png)\$|$nop|" "$MD"
 fi
 sed "s|($BASE.png)|(latest.png)|" "$MD" >"$RESULTS/latest.md"
 

@@ -12,10 +12,117 @@
 #include "xr/client.h"
 #include "xr/conn.h"
 #include "xr/err.h"
+#include "xr/hooks.h"
 #include "xr/log.h"
 #include "xr/report.h"
 #include "xr/session.h"
+#include "xr/status.h"
 #include "xr/transport.h"
+
+/* What the change sets of one destination report to: its status file and hooks. */
+struct peer_ctx {
+	const struct xr_opts *o;
+	const char *dest;		/* DEST as given (XR_DEST for hooks) */
+	struct xr_status_rec rec;
+	struct xr_hooks hooks;
+};
+
+/* Set by SIGHUP in --watch mode: re-read the configuration between change sets. */
+static volatile sig_atomic_t reload_requested;
+
+/* SIGHUP handler: asks for a re-read. */
+static void on_sighup(int sig)
+{
+	(void)sig;
+	reload_requested = 1;
+}
+
+/* Builds the hook list from o's --on-change specs; 0 or an xr_err. */
+static int hooks_from_opts(const struct xr_opts *o, struct xr_hooks *h)
+{
+	int rc = 0;
+
+	memset(h, 0, sizeof(*h));
+	h->timeout = o->hook_timeout > 0 ? o->hook_timeout : 60;
+	for (size_t i = 0; rc == 0 && i < o->non_change; i++)
+		rc = xr_hooks_add(h, o->on_change[i], "--on-change");
+	return rc;
+}
+
+/*
+ * SIGHUP: parses the command line (and so the configuration file) again and
+ * takes over what can change between change sets: hooks and their timeout,
+ * the pause file, the log file (reopened, for logrotate).  Everything else
+ * needs a restart.  A bad configuration keeps the old one (warning).
+ */
+static void reload_config(struct peer_ctx *p)
+{
+	/* the caller's options object (main's); only touched between change sets */
+	struct xr_opts *live = (struct xr_opts *)p->o;
+	struct xr_opts fresh;
+	struct xr_hooks h;
+	char **tmpv;
+	char *tmp;
+	size_t tmpn;
+	int rc;
+
+	reload_requested = 0;
+	rc = xr_opts_parse(&fresh, live->argc0, live->argv0);
+	if (rc == 0)
+		rc = hooks_from_opts(&fresh, &h);
+	else
+		memset(&h, 0, sizeof(h));
+	if (rc != 0) {
+		xr_warn("SIGHUP: the configuration has errors; keeping the running one");
+		xr_hooks_free(&h);
+		xr_opts_free(&fresh);
+		return;
+	}
+	tmp = live->pause_file, live->pause_file = fresh.pause_file, fresh.pause_file = tmp;
+	tmp = live->log_file, live->log_file = fresh.log_file, fresh.log_file = tmp;
+	tmpv = live->on_change, live->on_change = fresh.on_change, fresh.on_change = tmpv;
+	tmpn = live->non_change, live->non_change = fresh.non_change, fresh.non_change = tmpn;
+	live->hook_timeout = fresh.hook_timeout;
+	xr_hooks_free(&p->hooks);
+	p->hooks = h;
+	xr_log_close_file();
+	if (live->log_file && !live->dry_run && xr_log_open_file(live->log_file) < 0)
+		xr_warn("SIGHUP: %s: cannot reopen the log file", live->log_file);
+	xr_logfile("SIGHUP: configuration re-read (%zu hook(s), pause file %s)", p->hooks.n,
+		   live->pause_file ? live->pause_file : "none");
+	xr_opts_free(&fresh);
+}
+
+/* Frees the receiver's list of changed entries. */
+static void free_changed(struct xr_session *s)
+{
+	for (size_t i = 0; i < s->nchanged; i++)
+		free(s->changed[i]);
+	free(s->changed);
+	s->changed = NULL;
+	s->nchanged = 0;
+}
+
+/* The session's on_cset: status file, then the hooks of a committed change set. */
+static void on_cset(struct xr_session *s, int rc)
+{
+	struct peer_ctx *p = s->user;
+	char err[XR_STATUS_STR];
+	size_t ran = 0;
+	int failed;
+
+	if (reload_requested)
+		reload_config(p);
+	xr_status_rec_cset(&p->rec, s, rc);
+	if ((rc == 0 || rc == XR_EVANISHED || rc == XR_EPARTIAL) && p->hooks.n > 0 &&
+	    !p->o->dry_run && s->nchanged > 0) {
+		failed = xr_hooks_run(&p->hooks, s->changed, s->nchanged, p->dest, &ran, err,
+				      sizeof(err));
+		if (ran > 0)
+			xr_status_rec_hook(&p->rec, failed ? err : NULL);
+	}
+	free_changed(s);
+}
 
 /* Seconds since an arbitrary start, for rates. */
 static double now_sec(void)
@@ -56,7 +163,8 @@ static int connect_peer(const struct xr_opts *o, const struct xr_location *loc,
 
 /* Runs one session against one peer; role says what this process does. */
 static int run_session(const struct xr_opts *o, const struct xr_location *peer,
-		       const char *local_path, enum xr_role server_role, bool trailing_slash)
+		       const char *local_path, enum xr_role server_role, bool trailing_slash,
+		       struct peer_ctx *p)
 {
 	struct xr_wire_options wo;
 	struct xr_session s;
@@ -65,6 +173,8 @@ static int run_session(const struct xr_opts *o, const struct xr_location *peer,
 
 	memset(&s, 0, sizeof(s));
 	s.opts = o;
+	s.on_cset = on_cset;
+	s.user = p;
 	rc = connect_peer(o, peer, &s.conn);
 	if (rc < 0)
 		return rc;
@@ -97,6 +207,7 @@ out:
 		xr_error("the remote side exited with status %d", rc2);
 		rc = XR_EPARTIAL;
 	}
+	free_changed(&s);
 	return rc;
 }
 
@@ -116,7 +227,8 @@ static void sleep_unless_stopped(unsigned ms)
  * peer that was away converges.  Ends on SIGTERM/SIGINT.
  */
 static int run_session_watch(const struct xr_opts *o, const struct xr_location *peer,
-			     const char *local_path, enum xr_role server_role, bool trailing_slash)
+			     const char *local_path, enum xr_role server_role, bool trailing_slash,
+			     struct peer_ctx *p)
 {
 	unsigned backoff = 1000;
 	double started;
@@ -124,10 +236,17 @@ static int run_session_watch(const struct xr_opts *o, const struct xr_location *
 
 	xr_watch_signals();
 	for (;;) {
+		if (reload_requested)
+			reload_config(p);
 		started = now_sec();
-		rc = run_session(o, peer, local_path, server_role, trailing_slash);
-		if (xr_watch_stopping())
+		xr_status_rec_session(&p->rec);
+		rc = run_session(o, peer, local_path, server_role, trailing_slash, p);
+		if (xr_watch_stopping()) {
+			if (p->rec.recorded)
+				xr_status_rec_end(&p->rec, 0);	/* the session goes down */
 			return 0;
+		}
+		xr_status_rec_end(&p->rec, rc);
 		if (rc == XR_ESYNTAX || rc == XR_EUNSUPPORTED || rc == XR_EDENIED)
 			return rc;
 		if (now_sec() - started > 60)
@@ -144,13 +263,35 @@ static int run_session_watch(const struct xr_opts *o, const struct xr_location *
 	}
 }
 
-/* One session, or the reconnecting --watch loop. */
+/*
+ * One session, or the reconnecting --watch loop, for the destination
+ * dest_arg (status file, hooks) with the other side peer_arg.
+ */
 static int run_peer(const struct xr_opts *o, const struct xr_location *peer,
-		    const char *local_path, enum xr_role server_role, bool trailing_slash)
+		    const char *local_path, enum xr_role server_role, bool trailing_slash,
+		    const char *dest_arg, const char *peer_arg)
 {
-	if (o->watch)
-		return run_session_watch(o, peer, local_path, server_role, trailing_slash);
-	return run_session(o, peer, local_path, server_role, trailing_slash);
+	struct peer_ctx p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.o = o;
+	p.dest = dest_arg;
+	rc = hooks_from_opts(o, &p.hooks);
+	if (rc == 0)
+		rc = xr_status_rec_begin(&p.rec, o, dest_arg, peer_arg);
+	if (rc < 0)
+		goto out;
+	if (o->watch) {
+		rc = run_session_watch(o, peer, local_path, server_role, trailing_slash, &p);
+	} else {
+		xr_status_rec_session(&p.rec);
+		rc = run_session(o, peer, local_path, server_role, trailing_slash, &p);
+		xr_status_rec_end(&p.rec, rc);
+	}
+out:
+	xr_hooks_free(&p.hooks);
+	return rc;
 }
 
 /* True (and logged) when the pause flag exists: the run does nothing. */
@@ -183,7 +324,8 @@ static int client_pull(const struct xr_opts *o)
 		rc = XR_ESYNTAX;
 	}
 	if (rc == 0)
-		rc = run_peer(o, &src, dst.path, XR_ROLE_SENDER, has_trailing_slash(o->args[0]));
+		rc = run_peer(o, &src, dst.path, XR_ROLE_SENDER, has_trailing_slash(o->args[0]),
+			      o->args[1], o->args[0]);
 	xr_location_free(&src);
 	xr_location_free(&dst);
 	return rc;
@@ -215,14 +357,16 @@ static int client_push(const struct xr_opts *o)
 	if (rc < 0)
 		goto out;
 	if (o->nargs == 2) {
-		rc = run_peer(o, &dst[1], o->args[0], XR_ROLE_RECEIVER, false);
+		rc = run_peer(o, &dst[1], o->args[0], XR_ROLE_RECEIVER, false, o->args[1],
+			      o->args[0]);
 		goto out;
 	}
 	fflush(NULL);
 	for (i = 1; i < o->nargs; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
-			rc = run_peer(o, &dst[i], o->args[0], XR_ROLE_RECEIVER, false);
+			rc = run_peer(o, &dst[i], o->args[0], XR_ROLE_RECEIVER, false, o->args[i],
+				      o->args[0]);
 			fflush(NULL);
 			_exit(xr_exit_code(rc));
 		}
@@ -257,12 +401,74 @@ out:
 	return rc;
 }
 
+/* Refuses operations options that do not fit the command; 0 or XR_ESYNTAX. */
+static int check_ops_options(const struct xr_opts *o)
+{
+	if (o->non_change > 0 && o->cmd == XR_CMD_PUSH) {
+		xr_error("--on-change runs where files are received: use it with pull "
+			 "(a push is received by \"serve\" on the other side)");
+		return XR_ESYNTAX;
+	}
+	if (o->health_port > 0 && !o->watch) {
+		xr_error("--health-port needs --watch (one-shot runs: use \"xroad-replicate "
+			 "status --max-age SEC\")");
+		return XR_ESYNTAX;
+	}
+	return 0;
+}
+
+/*
+ * --health-port: starts the responder over the state files of every DEST
+ * (pull: the one; push: all).  Returns 0 (*pid 0 when not asked for) or an
+ * xr_err.
+ */
+static int start_health(const struct xr_opts *o, pid_t *pid)
+{
+	char dir[4096], **names;
+	size_t n = 0;
+	int rc = 0;
+
+	*pid = 0;
+	if (o->health_port <= 0 || o->dry_run)
+		return 0;
+	if (o->nargs < 2)
+		return 0;	/* the command reports the missing arguments */
+	names = calloc((size_t)o->nargs, sizeof(char *));
+	if (names == NULL)
+		return XR_ENOMEM;
+	for (int i = 1; rc == 0 && i < o->nargs; i++) {
+		names[n] = malloc(256);
+		if (names[n] == NULL)
+			rc = XR_ENOMEM;
+		else if (xr_status_name(o->args[i], names[n++], 256) < 0)
+			rc = XR_ESYNTAX;
+	}
+	if (rc == 0)
+		rc = xr_status_dir(o->state_dir, true, dir, sizeof(dir));
+	if (rc == 0)
+		rc = xr_health_start(o->health_bind, o->health_port, dir, names, n, o->max_age,
+				     pid);
+	if (rc == 0)
+		xr_logfile("health: answering on %s port %d", o->health_bind ? o->health_bind
+									  : "127.0.0.1",
+			   o->health_port);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
 int xr_client_main(const struct xr_opts *o)
 {
+	struct sigaction sa;
+	pid_t health = 0;
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	xr_log_init(o->quiet ? -1 : o->verbose, "");
+	rc = check_ops_options(o);
+	if (rc < 0)
+		return rc;
 	if (o->log_file && !o->dry_run) {
 		rc = xr_log_open_file(o->log_file);
 		if (rc < 0)
@@ -271,10 +477,27 @@ int xr_client_main(const struct xr_opts *o)
 	/* a one-shot run does nothing while paused; --watch holds and catches up */
 	if (!o->watch && paused(o))
 		return 0;
+	if (o->watch) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sighup;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGHUP, &sa, NULL);
+	}
+	rc = start_health(o, &health);
+	if (rc < 0) {
+		xr_log_close_file();
+		return rc;
+	}
 	if (o->cmd == XR_CMD_PULL)
 		rc = client_pull(o);
 	else
 		rc = client_push(o);
+	if (health > 0) {
+		kill(health, SIGTERM);
+		while (waitpid(health, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	if (rc < 0 && rc != XR_ESYNTAX)
 		xr_logfile("rsync error: %s (code %d)", xr_strerror(rc), xr_exit_code(rc));
 	if (rc < 0 && rc != XR_ESYNTAX)

@@ -5,6 +5,7 @@
 #include "xr/err.h"
 #include "xr/opts.h"
 #include "xr/session.h"
+#include "xr/status.h"
 
 int main(int argc, char **argv)
 {
@@ -24,6 +25,8 @@ int main(int argc, char **argv)
 	}
 	if (o.cmd == XR_CMD_SERVE)
 		rc = -xr_serve_main(&o);
+	else if (o.cmd == XR_CMD_STATUS)
+		rc = -xr_status_main(&o);
 	else
 		rc = xr_client_main(&o);
 	xr_opts_free(&o);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xr/config.h"
 #include "xr/err.h"
 #include "xr/filter.h"
 #include "xr/log.h"
@@ -23,7 +24,8 @@ enum {
 	OPT_PAUSE_FILE, OPT_WATCH, OPT_ROOT, OPT_READ_ONLY, OPT_WRITE_ONLY, OPT_JSON,
 	OPT_MAX_AGE, OPT_DEVICES, OPT_SPECIALS, OPT_NO_PERMS, OPT_NO_TIMES, OPT_NO_OWNER,
 	OPT_NO_GROUP, OPT_NO_LINKS, OPT_NO_DEVICES, OPT_NO_SPECIALS, OPT_NO_D, OPT_NO_RECURSIVE,
-	OPT_PARTIAL, OPT_RECONCILE, OPT_WATCH_QUIET,
+	OPT_PARTIAL, OPT_RECONCILE, OPT_WATCH_QUIET, OPT_STATE_DIR, OPT_HEALTH_PORT,
+	OPT_HEALTH_BIND, OPT_ON_CHANGE, OPT_HOOK_TIMEOUT, OPT_CONFIG, OPT_NO_CONFIG,
 };
 
 static const struct option long_opts[] = {
@@ -90,6 +92,15 @@ static const struct option long_opts[] = {
 	{"root", required_argument, NULL, OPT_ROOT},
 	{"read-only", no_argument, NULL, OPT_READ_ONLY},
 	{"write-only", no_argument, NULL, OPT_WRITE_ONLY},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"max-age", required_argument, NULL, OPT_MAX_AGE},
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"health-port", required_argument, NULL, OPT_HEALTH_PORT},
+	{"health-bind", required_argument, NULL, OPT_HEALTH_BIND},
+	{"on-change", required_argument, NULL, OPT_ON_CHANGE},
+	{"hook-timeout", required_argument, NULL, OPT_HOOK_TIMEOUT},
+	{"config", required_argument, NULL, OPT_CONFIG},
+	{"no-config", no_argument, NULL, OPT_NO_CONFIG},
 	{NULL, 0, NULL, 0},
 };
 
@@ -97,6 +108,7 @@ static const char usage_text[] =
 	"Usage: xroad-replicate pull  [--watch] [OPTION...] SRC DEST\n"
 	"       xroad-replicate push  [--watch] [OPTION...] SRC DEST [DEST...]\n"
 	"       xroad-replicate serve [--root DIR] [--read-only|--write-only]\n"
+	"       xroad-replicate status [--json] [--max-age SEC] [--state-dir DIR] [DEST]\n"
 	"\n"
 	"SRC and DEST are local paths or [USER@]HOST:PATH; a trailing \"/\" on SRC means\n"
 	"\"the contents of\", as with rsync.  pull writes into a local DEST, push sends a\n"
@@ -153,6 +165,26 @@ static const char usage_text[] =
 	"     --root=DIR              serve: confine every path beneath DIR\n"
 	"     --read-only             serve: only send (a secondary may pull, never push)\n"
 	"     --write-only            serve: only receive (a primary may push, never pull)\n"
+	"\n"
+	"Operations:\n"
+	"     --config=FILE           read options from FILE (ini; default for pull/push:\n"
+	"                             " XR_CONFIG_DEFAULT " if it exists);\n"
+	"                             the command line overrides it; --no-config: none\n"
+	"     --state-dir=DIR         status files (default /var/lib/xroad-replicate when\n"
+	"                             writable, else ~/.local/state/xroad-replicate)\n"
+	"     --on-change=PAT=CMD     after a commit that changed files matching the rsync\n"
+	"                             pattern PAT, run CMD with /bin/sh (pull; repeatable)\n"
+	"     --hook-timeout=SECONDS  kill a hook after SECONDS (default 60)\n"
+	"     --health-port=PORT      --watch: answer HTTP GET on 127.0.0.1:PORT with 200 OK\n"
+	"                             or 503 by the status (like the X-Road health check)\n"
+	"     --health-bind=ADDR      the address for --health-port (default 127.0.0.1)\n"
+	"     --max-age=SECONDS       status, health: unhealthy when the last success is\n"
+	"                             older (health default 180; a live --watch session\n"
+	"                             counts as fresh)\n"
+	"     --json                  status: machine-readable output\n"
+	"  status exits 0 when healthy, 1 when no run is recorded, the last run failed or\n"
+	"  (with --max-age) the last success is too old.  SIGHUP in --watch re-reads the\n"
+	"  configuration (hooks, pause file, log file) at the next change set.\n"
 	"\n"
 	"Exit codes are rsync's (0 ok, 1 syntax, 2 protocol, 5 start, 10 socket, 11 file I/O,\n"
 	"12 data stream, 20 signal, 23 partial, 24 vanished, 30 timeout, 35 connect timeout,\n"
@@ -220,6 +252,86 @@ static int apply_profile(struct xr_opts *o, bool have_timeout, bool have_contime
 	return rc;
 }
 
+/* Appends a copy of spec to the --on-change list. */
+static int add_on_change(struct xr_opts *o, const char *spec)
+{
+	char **n = realloc(o->on_change, (o->non_change + 2) * sizeof(char *));
+
+	if (n == NULL)
+		return XR_ENOMEM;
+	o->on_change = n;
+	if (strchr(spec, '=') == NULL || spec[0] == '=') {
+		fprintf(stderr, "xroad-replicate: --on-change=%s: expected PATTERN=COMMAND\n", spec);
+		return XR_ESYNTAX;
+	}
+	n[o->non_change] = strdup(spec);
+	if (n[o->non_change] == NULL)
+		return XR_ENOMEM;
+	n[++o->non_change] = NULL;
+	return 0;
+}
+
+/*
+ * Finds --config FILE / --no-config in argv (before "--"); *path is NULL
+ * when none was given, "" for --no-config.
+ */
+static void find_config_arg(int argc, char **argv, const char **path)
+{
+	*path = NULL;
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strncmp(argv[i], "--config=", 9))
+			*path = argv[i] + 9;
+		else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			*path = argv[++i];
+		else if (!strcmp(argv[i], "--no-config"))
+			*path = "";
+	}
+}
+
+/*
+ * Reads the configuration file for this command and merges it under the
+ * command line: *argc / *argv become the merged vector (owned by o).
+ */
+static int merge_config(struct xr_opts *o, int *argc, char ***argv)
+{
+	struct xr_config c;
+	const char *path;
+	char **v;
+	bool by_default = false;
+	int rc, nargc, total;
+
+	find_config_arg(*argc, *argv, &path);
+	if (path == NULL && o->cmd != XR_CMD_STATUS) {
+		path = XR_CONFIG_DEFAULT;
+		by_default = true;
+	}
+	if (path == NULL || path[0] == '\0')
+		return 0;
+	rc = xr_config_load(path, &c);
+	if (rc == 1 && by_default)
+		return 0;
+	if (rc == 1) {
+		fprintf(stderr, "xroad-replicate: --config=%s: no such file\n", path);
+		return XR_ESYNTAX;
+	}
+	if (rc < 0)
+		return rc;
+	rc = xr_config_merge_argv(&c, *argc, *argv, &nargc, &v, &total);
+	xr_config_free(&c);
+	if (rc < 0)
+		return rc;
+	o->config = strdup(path);
+	if (o->config == NULL) {
+		xr_config_free_argv(v, total);
+		return XR_ENOMEM;
+	}
+	o->argv_owned = v;
+	o->nargv_owned = total;
+	*argc = nargc;
+	*argv = v;
+	return 0;
+}
+
 /* Replaces *slot with a copy of arg. */
 static int set_str(char **slot, const char *arg)
 {
@@ -235,6 +347,10 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 	int c, rc = 0;
 
 	memset(o, 0, sizeof(*o));
+	o->argc0 = argc;
+	o->argv0 = argv;
+	o->max_age = -1;
+	o->hook_timeout = 60;
 	o->reconcile = 300;
 	o->watch_quiet_ms = 10;
 	o->filters = xr_filters_new();
@@ -260,10 +376,17 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 		o->cmd = XR_CMD_PUSH;
 	else if (!strcmp(cmd, "serve"))
 		o->cmd = XR_CMD_SERVE;
+	else if (!strcmp(cmd, "status"))
+		o->cmd = XR_CMD_STATUS;
 	else {
-		fprintf(stderr, "xroad-replicate: unknown command \"%s\" (pull, push, serve)\n"
-				"Try \"xroad-replicate --help\".\n", cmd);
+		fprintf(stderr, "xroad-replicate: unknown command \"%s\" (pull, push, serve, "
+				"status)\nTry \"xroad-replicate --help\".\n", cmd);
 		return XR_ESYNTAX;
+	}
+	if (o->cmd != XR_CMD_SERVE) {
+		rc = merge_config(o, &argc, &argv);
+		if (rc < 0)
+			return rc;
 	}
 	optind = 2;
 	opterr = 0;
@@ -340,6 +463,33 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 		case OPT_ROOT: rc = set_str(&o->root, optarg); break;
 		case OPT_READ_ONLY: o->read_only = true; break;
 		case OPT_WRITE_ONLY: o->write_only = true; break;
+		case OPT_JSON: o->json = true; break;
+		case OPT_MAX_AGE: {
+			int v;
+
+			rc = parse_seconds("max-age", optarg, &v);
+			o->max_age = v;
+			break;
+		}
+		case OPT_STATE_DIR: rc = set_str(&o->state_dir, optarg); break;
+		case OPT_HEALTH_PORT:
+			rc = parse_seconds("health-port", optarg, &o->health_port);
+			if (rc == 0 && (o->health_port < 1 || o->health_port > 65535)) {
+				fprintf(stderr, "xroad-replicate: --health-port=%s: not a port number\n",
+					optarg);
+				rc = XR_ESYNTAX;
+			}
+			break;
+		case OPT_HEALTH_BIND: rc = set_str(&o->health_bind, optarg); break;
+		case OPT_ON_CHANGE: rc = add_on_change(o, optarg); break;
+		case OPT_HOOK_TIMEOUT:
+			rc = parse_seconds("hook-timeout", optarg, &o->hook_timeout);
+			if (rc == 0 && o->hook_timeout == 0)
+				o->hook_timeout = 60;
+			break;
+		case OPT_CONFIG:
+		case OPT_NO_CONFIG:
+			break;	/* read before the other options (merge_config) */
 		case ':':
 			fprintf(stderr, "xroad-replicate: option %s requires an argument\n",
 				argv[optind - 1]);
@@ -371,6 +521,13 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 	}
 	o->args = argv + optind;
 	o->nargs = argc - optind;
+	if (o->nargs == 0 && o->argv_owned && o->cmd != XR_CMD_STATUS &&
+	    o->argv_owned[argc + 1] != NULL) {
+		/* SRC and DEST from the configuration file (after the NULL, see config.h) */
+		o->args = o->argv_owned + argc + 1;
+		while (o->args[o->nargs])
+			o->nargs++;
+	}
 	return 0;
 }
 
@@ -391,5 +548,12 @@ void xr_opts_free(struct xr_opts *o)
 	free(o->profile);
 	free(o->pause_file);
 	free(o->root);
+	free(o->state_dir);
+	free(o->health_bind);
+	for (i = 0; i < o->non_change; i++)
+		free(o->on_change[i]);
+	free(o->on_change);
+	free(o->config);
+	xr_config_free_argv(o->argv_owned, o->nargv_owned);
 	memset(o, 0, sizeof(*o));
 }

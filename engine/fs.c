@@ -86,7 +86,8 @@ static int refuse_name(const char *relpath)
 /* Reports a symlink met in the parent chain and returns XR_EUNSAFE. */
 static int refuse_symlink(const char *relpath)
 {
-	xr_error("%s: refusing to follow symlinked parent directory", relpath);
+	if (relpath)	/* NULL: a quiet probe */
+		xr_error("%s: refusing to follow symlinked parent directory", relpath);
 	errno = ELOOP;
 	return XR_EUNSAFE;
 }
@@ -212,7 +213,8 @@ static int open_dir_confined(int rootfd, const char *relpath, size_t len, const 
 }
 
 /* Opens relpath's parent beneath rootfd; 0, XR_EUNSAFE or XR_EFILEIO (errno). */
-int xr_fs_open_parent(int rootfd, const char *relpath, int *dirfd, const char **leaf)
+/* xr_fs_open_parent; quiet leaves reporting a symlinked parent to the caller. */
+static int open_parent(int rootfd, const char *relpath, int *dirfd, const char **leaf, bool quiet)
 {
 	const char *slash;
 	int fd;
@@ -230,12 +232,17 @@ int xr_fs_open_parent(int rootfd, const char *relpath, int *dirfd, const char **
 		*leaf = relpath;
 		return 0;
 	}
-	fd = open_dir_confined(rootfd, relpath, (size_t)(slash - relpath), relpath);
+	fd = open_dir_confined(rootfd, relpath, (size_t)(slash - relpath), quiet ? NULL : relpath);
 	if (fd < 0)
 		return fd;
 	*dirfd = fd;
 	*leaf = slash + 1;
 	return 0;
+}
+
+int xr_fs_open_parent(int rootfd, const char *relpath, int *dirfd, const char **leaf)
+{
+	return open_parent(rootfd, relpath, dirfd, leaf, false);
 }
 
 /* Opens relpath beneath rootfd without following a symlink leaf; fd or xr_err. */
@@ -276,7 +283,7 @@ int xr_fs_lstat(int rootfd, const char *relpath, struct stat *st)
 	const char *leaf;
 	int dfd, rc;
 
-	rc = xr_fs_open_parent(rootfd, relpath, &dfd, &leaf);
+	rc = open_parent(rootfd, relpath, &dfd, &leaf, true);	/* a probe: the caller reports */
 	if (rc == XR_EFILEIO && (errno == ENOENT || errno == ENOTDIR))
 		return XR_EVANISHED;
 	if (rc < 0)

@@ -268,7 +268,7 @@ int xr_conn_set_compress(struct xr_conn *c, int level)
 /* True for the frame types that are deflated when compression is on. */
 static bool compressible(uint8_t type)
 {
-	return type == XR_MSG_FILE_DATA || type == XR_MSG_SIG;
+	return type == XR_MSG_FILE_DATA || type == XR_MSG_SIG || type == XR_MSG_FLIST;
 }
 
 /* ---- sending ------------------------------------------------------------ */

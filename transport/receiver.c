@@ -45,6 +45,8 @@ struct incoming {
 	struct xr_patch *patch;
 	struct xr_hasher hash;
 	uint64_t bytes;
+	uint64_t limit;		/* announced size: more is a hostile or broken sender */
+	double started;		/* for --progress rates */
 };
 
 struct receiver {
@@ -69,12 +71,26 @@ struct receiver {
 	bool peer_failed;	/* the sender reported a fatal error */
 };
 
+/* Seconds on the monotonic clock. */
+static double mono_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Sink for patched / whole data: write to the staged file and hash it. */
 static int stage_sink(void *ctx, const void *buf, size_t len)
 {
 	struct incoming *in = ctx;
 	int rc;
 
+	if (len > in->limit - in->bytes) {
+		xr_error("protocol error: the sender sent more data than the %llu bytes it announced",
+			 (unsigned long long)in->limit);
+		return XR_ESTREAM;
+	}
 	rc = xr_write_all(in->fd, buf, len);
 	if (rc < 0)
 		return rc;
@@ -181,9 +197,8 @@ static int hold_paused(struct receiver *r)
 static int recv_flist(struct receiver *r)
 {
 	struct xr_flist_coder coder;
-	struct xr_idname *ids;
 	const uint8_t *p;
-	size_t n, count;
+	size_t n;
 	uint8_t type;
 	uint64_t v;
 	char kind;
@@ -211,17 +226,17 @@ static int recv_flist(struct receiver *r)
 			begun = true;
 			break;
 		case XR_MSG_IDMAP:
-			ids = NULL;
-			count = 0;
-			rc = xr_dec_idmap(p, n, &kind, &ids, &count);
-			if (rc < 0)
+			/* tables accumulate over frames, so the decoder's limit bounds them all */
+			if (n < 1 || (p[0] != 'u' && p[0] != 'g'))
+				return XR_EPROTO;
+			if (p[0] == 'u')
+				rc = xr_dec_idmap(p, n, &kind, &r->src.users, &r->src.nusers);
+			else
+				rc = xr_dec_idmap(p, n, &kind, &r->src.groups, &r->src.ngroups);
+			if (rc < 0) {
+				xr_error("protocol error: invalid user/group table from the sender (%s)",
+					 xr_strerror(rc));
 				return rc;
-			if (kind == 'u') {
-				r->src.users = ids;
-				r->src.nusers = count;
-			} else {
-				r->src.groups = ids;
-				r->src.ngroups = count;
 			}
 			break;
 		case XR_MSG_FLIST:
@@ -569,6 +584,8 @@ static int file_begin(struct receiver *r, const uint8_t *p, size_t n)
 	in->basis_fd = -1;
 	in->active = true;
 	in->kind = fb.kind;
+	in->limit = fb.size;
+	in->started = mono_sec();
 	if (fb.kind == XR_FILE_SAME) {
 		if (!w->have_hash) {
 			xr_error("protocol error: 'same content' for a file without a basis hash");
@@ -668,6 +685,10 @@ static int file_end(struct receiver *r, const uint8_t *p, size_t n)
 	}
 	r->s->st.files_transferred++;
 	r->s->st.transferred_size += fe.size;
+	if (!r->s->is_server)
+		xr_report_progress(r->o, e.path, fe.size, mono_sec() - in->started,
+				   r->s->st.files_transferred, r->nwants - r->next_resp - 1,
+				   r->src.n);
 	incoming_reset(r, false);
 	r->next_resp++;
 	return 0;
@@ -962,8 +983,10 @@ static int receive_one(struct xr_session *s, const char *dest)
 	r.po.my_uid = geteuid();
 
 	rc = recv_flist(&r);
-	if (rc < 0 || rc == 2)
+	if (rc == 2)
 		goto out;
+	if (rc < 0)
+		goto fail;
 	if (pause_flag(o)) {
 		rc = hold_paused(&r);
 		if (rc == 0)

@@ -531,8 +531,10 @@ static bool shell_safe(char c)
 }
 
 /*
- * Joins words with spaces, single-quoting each word that needs it for the
- * remote shell.  Returns a new string or NULL (out of memory).
+ * Joins words with spaces, single-quoting each word after the first that
+ * needs it for the remote shell (the first, --rsync-path, may be a shell
+ * snippet such as "cd /x && xroad-replicate", as rsync allows).  Returns a
+ * new string or NULL (out of memory).
  */
 static char *join_quoted(char *const words[])
 {
@@ -549,8 +551,9 @@ static char *join_quoted(char *const words[])
 	for (i = 0; words[i]; i++) {
 		if (i)
 			s[len++] = ' ';
-		safe = words[i][0] != '\0';
-		for (w = words[i]; *w && safe; w++)
+		/* the program (--rsync-path) goes to the remote shell as written, like rsync */
+		safe = i == 0 || words[i][0] != '\0';
+		for (w = words[i]; *w && safe && i > 0; w++)
 			safe = shell_safe(*w);
 		if (safe) {
 			memcpy(s + len, words[i], strlen(words[i]));
@@ -698,6 +701,9 @@ static int reap_child(pid_t pid, int wait_s, const char *what)
  * Half-closes our side, drains what the child still sends (bounded), closes
  * the socket and reaps the child; returns the child's exit code.
  */
+/* At most this much of the peer's output is read and dropped while closing. */
+#define CLOSE_DRAIN_MAX (1u << 20)
+
 static int child_close(void *ctx)
 {
 	struct child_stream *cs = ctx;
@@ -705,13 +711,17 @@ static int child_close(void *ctx)
 	struct pollfd pfd;
 	char scratch[4096];
 	ssize_t n;
+	size_t drained = 0;
 	int code, left;
 
 	shutdown(cs->fd, SHUT_WR);
 	for (;;) {
 		n = read(cs->fd, scratch, sizeof(scratch));
-		if (n > 0)
+		/* drain what a well-behaved peer still says, but not an endless stream */
+		if (n > 0 && (drained += (size_t)n) < CLOSE_DRAIN_MAX)
 			continue;
+		if (n > 0)
+			break;
 		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			break;
 		left = (int)(deadline - now_ms());

@@ -123,3 +123,25 @@ void xr_report_totals(const struct xr_opts *o, const struct xr_stats *st, uint64
 		   (unsigned long long)st->total_size);
 	fflush(stdout);
 }
+
+void xr_report_progress(const struct xr_opts *o, const char *name, uint64_t size,
+			double seconds, uint64_t xfr, uint64_t left, uint64_t total)
+{
+	char a[32];
+	double rate = seconds > 0 ? (double)size / seconds : 0;
+	const char *unit = "B/s";
+
+	if (!o->progress || o->quiet)
+		return;
+	if (rate >= 1024 * 1024) {
+		rate /= 1024 * 1024;
+		unit = "MB/s";
+	} else if (rate >= 1024) {
+		rate /= 1024;
+		unit = "kB/s";
+	}
+	printf("%s\n%15s 100%% %7.2f%s (xfr#%llu, to-chk=%llu/%llu)\n", name, xr_bignum(size, a),
+	       rate, unit, (unsigned long long)xfr, (unsigned long long)left,
+	       (unsigned long long)total);
+	fflush(stdout);
+}

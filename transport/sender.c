@@ -109,6 +109,13 @@ static int build_tree(struct xr_session *s, const char *src, bool trailing_slash
 		rc = xr_walk(fd, NULL, o->filters, &wo, &t->m, &vanished, &errors);
 		goto walked;
 	}
+	if (fd < 0 && trailing_slash && root_fd >= 0) {
+		/* beneath --root nothing is followed: "link/" would leave the root */
+		xr_error("%s: not a directory beneath the served root (symlinks are not followed)",
+			 src);
+		rc = XR_EDENIED;
+		goto out;
+	}
 	if (fd < 0 && trailing_slash) {
 		/* "dir/" names a directory; a symlink to one is followed, as rsync */
 		fd = open_source_path(src, root_fd, O_RDONLY | O_DIRECTORY);
@@ -258,9 +265,9 @@ static int send_abort(struct xr_session *s, uint64_t idx, uint8_t reason)
 	return rc;
 }
 
-static int send_begin(struct xr_session *s, uint64_t idx, uint8_t kind)
+static int send_begin(struct xr_session *s, uint64_t idx, uint8_t kind, uint64_t size)
 {
-	struct xr_file_begin fb = {idx, kind};
+	struct xr_file_begin fb = {idx, kind, size};
 	struct xr_buf b;
 	int rc;
 
@@ -316,7 +323,7 @@ static int wait_room(struct xr_session *s)
  * returning its hash and size.
  */
 static int stream_content(struct xr_session *s, int fd, struct xr_sig_load *sig, bool whole,
-			  struct xr_hash *h, uint64_t *size)
+			  uint64_t limit, struct xr_hash *h, uint64_t *size)
 {
 	uint8_t *buf = malloc(XR_DATA_CHUNK);
 	struct xr_delta_gen *dg = NULL;
@@ -332,7 +339,12 @@ static int stream_content(struct xr_session *s, int fd, struct xr_sig_load *sig,
 	if (whole) {
 		rc = xr_hasher_init(&hs);
 		while (rc == 0) {
-			n = pread(fd, buf, XR_DATA_CHUNK, off);
+			if ((uint64_t)off >= limit)
+				break;	/* grown since fstat: the caller sees it and retries */
+			n = pread(fd, buf,
+				  limit - (uint64_t)off < XR_DATA_CHUNK ? (size_t)(limit - (uint64_t)off)
+									 : XR_DATA_CHUNK,
+				  off);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
@@ -410,17 +422,18 @@ static int serve_request(struct xr_session *s, struct src_tree *t, const struct 
 			if (changed_while_read(&before, &after))
 				continue;
 			if (!memcmp(&h, &req->basis_hash, sizeof(h))) {
-				rc = send_begin(s, req->idx, XR_FILE_SAME);
+				rc = send_begin(s, req->idx, XR_FILE_SAME, size);
 				if (rc == 0)
 					rc = send_end(s, req->idx, size, &h, &after);
 				s->st.matched += size;
 				goto out;
 			}
 		}
-		rc = send_begin(s, req->idx, sig ? XR_FILE_DELTA : XR_FILE_WHOLE);
+		rc = send_begin(s, req->idx, sig ? XR_FILE_DELTA : XR_FILE_WHOLE,
+				(uint64_t)before.st_size);
 		if (rc < 0)
 			goto out;
-		rc = stream_content(s, fd, sig, sig == NULL, &h, &size);
+		rc = stream_content(s, fd, sig, sig == NULL, (uint64_t)before.st_size, &h, &size);
 		if (rc == XR_EFILEIO)
 			goto read_error;
 		if (rc < 0)

@@ -209,7 +209,15 @@ static int opts_from_wire(const struct xr_wire_options *wo, const struct xr_opts
 			return rc;
 	}
 	for (i = 0; i < wo->nrules; i++) {
-		rc = xr_filters_add(o->filters, 0, wo->rules[i], "peer's filter rules");
+		const char *r = wo->rules[i];
+
+		/* the client expands merge files itself: a peer may not make us read files */
+		if (r[0] == '.' || r[0] == ':' || !strncmp(r, "merge", 5) ||
+		    !strncmp(r, "dir-merge", 9)) {
+			xr_error("refusing the peer's merge rule \"%.40s\"", r);
+			return XR_EDENIED;
+		}
+		rc = xr_filters_add(o->filters, 0, r, "peer's filter rules");
 		if (rc < 0)
 			return rc;
 	}
@@ -245,6 +253,15 @@ static const char *confine_path(const char *root, const char *path)
 	while (*path == '/')
 		path++;
 	return *path ? path : ".";
+}
+
+/* Copies path without trailing slashes ("data/" -> "data", "/" stays). */
+static void strip_trailing_slashes(char *path)
+{
+	size_t n = strlen(path);
+
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
 }
 
 /*
@@ -291,6 +308,7 @@ int xr_serve_main(const struct xr_opts *cmdline)
 	int rc, root_fd = -1;
 	bool have_wo = false;
 	char watch_path[2 * XR_PATH_MAX + 2];
+	char confined[XR_PATH_MAX + 1];
 
 	memset(&o, 0, sizeof(o));
 	memset(&s, 0, sizeof(s));
@@ -334,6 +352,12 @@ int xr_serve_main(const struct xr_opts *cmdline)
 		goto out;
 	}
 	path = confine_path(cmdline->root, wo.path);
+	if (path != NULL && cmdline->root) {
+		/* beneath --root, names are resolved component by component: no "dir/" */
+		snprintf(confined, sizeof(confined), "%s", path);
+		strip_trailing_slashes(confined);
+		path = confined;
+	}
 	if (path == NULL) {
 		rc = XR_EDENIED;
 		xr_conn_send_error(c, rc, "%s: outside the served root %s", wo.path,

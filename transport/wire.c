@@ -872,6 +872,7 @@ int xr_enc_file_begin(struct xr_buf *b, const struct xr_file_begin *f)
 		return XR_EPROTO;
 	xr_put_varint(b, f->idx);
 	xr_put_u8(b, f->kind);
+	xr_put_varint(b, f->size);
 	return enc_done(b, start);
 }
 
@@ -884,6 +885,7 @@ int xr_dec_file_begin(const void *p, size_t n, struct xr_file_begin *f)
 	xr_rd_init(&r, p, n);
 	f->idx = xr_get_varint(&r);
 	f->kind = xr_get_u8(&r);
+	f->size = xr_get_varint(&r);
 	if (!r.err && (f->kind < XR_FILE_WHOLE || f->kind > XR_FILE_SAME))
 		rd_fail(&r, XR_EPROTO);
 	if (xr_rd_end(&r)) {

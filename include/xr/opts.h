@@ -37,7 +37,19 @@ struct xr_opts {
 	bool read_only, write_only;
 	/* status */
 	bool json;
-	long max_age;
+	long max_age;		/* --max-age seconds; -1 = not given */
+	/* operations: state file, health, hooks, config (cli/status.c, hooks.c, config.c) */
+	char *state_dir;	/* --state-dir (NULL = default, see status.h) */
+	int health_port;	/* --health-port (0 = no health responder) */
+	char *health_bind;	/* --health-bind (NULL = 127.0.0.1) */
+	char **on_change;	/* --on-change PATTERN=COMMAND, NULL-terminated */
+	size_t non_change;
+	int hook_timeout;	/* --hook-timeout seconds (default 60) */
+	char *config;		/* --config FILE actually read (NULL = none) */
+	int argc0;		/* the command line, kept for SIGHUP re-reading */
+	char **argv0;
+	char **argv_owned;	/* config merged into the command line (see config.h) */
+	int nargv_owned;
 	/* positional arguments */
 	char **args;
 	int nargs;

@@ -18,6 +18,13 @@
 void xr_report_item(const struct xr_opts *o, const char *itemize, const char *name,
 		    const char *link, bool as_sender);
 
+/*
+ * --progress: one rsync-style line per file when its data has arrived (or
+ * has been sent): the name, then "SIZE 100%  RATE  (xfr#N, to-chk=M/T)".
+ */
+void xr_report_progress(const struct xr_opts *o, const char *name, uint64_t size,
+			double seconds, uint64_t xfr, uint64_t left, uint64_t total);
+
 /* The closing lines: --stats block, -v summary, the log file's totals line. */
 void xr_report_totals(const struct xr_opts *o, const struct xr_stats *st, uint64_t sent,
 		      uint64_t received, double seconds);

@@ -35,6 +35,14 @@ struct xr_session {
 	uint64_t csets_applied;		/* change sets committed in this session */
 	int64_t next_reconcile_ms;	/* --watch client: when to ask for a full change set */
 	const char *watch_path;		/* what --watch watches (serve --root: the real path) */
+	/*
+	 * The receiver on the client side: one entry per change it reported in
+	 * the current change set, "%-11.11s%s" (itemize string, then the name as
+	 * %n; the ITEM frame text without its link part).  Emptied when a change
+	 * set starts; the session's owner frees what is left (hooks.h).
+	 */
+	char **changed;
+	size_t nchanged;
 	/* called after every change set with its status (status file, hooks) */
 	void (*on_cset)(struct xr_session *s, int status);
 	void *user;

@@ -202,6 +202,7 @@ enum xr_file_kind { XR_FILE_WHOLE = 1, XR_FILE_DELTA = 2, XR_FILE_SAME = 3 };
 struct xr_file_begin {
 	uint64_t idx;
 	uint8_t kind;
+	uint64_t size;		/* the file's size when opened: the receiver accepts no more */
 };
 int xr_enc_file_begin(struct xr_buf *b, const struct xr_file_begin *f);
 int xr_dec_file_begin(const void *p, size_t n, struct xr_file_begin *f);

@@ -98,6 +98,7 @@ hostile_pull() {
 	*) why+=("exit $rc, expected $codes") ;;
 	esac
 	[ -s "$err" ] || why+=("nothing on stderr")
+	! grep -q 'Sanitizer' "$err" || why+=("sanitizer report: $(grep -m1 'ERROR: ' "$err")")
 	[ "$(stat -c %s "$err")" -lt 65536 ] || why+=("stderr flooded: $(stat -c %s "$err") bytes")
 	same_listing "$T/dest.before" "$T/run/dest" >"$T/logs/$mode.diff" ||
 		why+=("DEST changed:" "$(head -5 "$T/logs/$mode.diff")")
@@ -227,6 +228,7 @@ refused() {
 	grep -q '^serve-exit: [1-9]' "$out" || why+=("serve: $(grep '^serve-' "$out")")
 	! grep -q '^entry: \|^data: ' "$out" || why+=("serve sent: $(grep -m3 '^entry' "$out")")
 	! grep -q 'SECRET-MARKER' "$out" "$out.err" || why+=("secret leaked")
+	! grep -q 'Sanitizer' "$out.err" || why+=("sanitizer: $(grep -m1 'ERROR: ' "$out.err")")
 	world_intact >/dev/null 2>&1 || why+=("outside R changed")
 	diff -U0 "$T/R.before" <(r_listing) >"$out.rdiff" || why+=("R changed:"
 		"$(tail -n +3 "$out.rdiff" | head -4)")

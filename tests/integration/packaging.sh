@@ -20,7 +20,7 @@ BUILD=${BUILD:-build}
 BIN=$PWD/$BUILD/xroad-replicate
 case $BUILD in /*) BIN=$BUILD/xroad-replicate ;; esac
 MAN=doc/xroad-replicate.1
-UNITS="xroad-replicate-pull.service xroad-replicate-pull.timer xroad-replicate-watch.service"
+UNITS=(xroad-replicate-pull.service xroad-replicate-pull.timer xroad-replicate-watch.service)
 [ -x "$BIN" ] || { not_ok "packaging: $BIN missing (make all)"; exit 1; }
 chmod 0711 "$T"
 # make with the packaging fragment, whether or not the Makefile includes it yet (it guards
@@ -34,8 +34,7 @@ UNITDIR=${UNITDIR:-/lib/systemd/system}
 
 # --- man page ---------------------------------------------------------------------------
 
-out=$(groff -ww -z -man "$MAN" 2>&1)
-if [ $? = 0 ] && [ -z "$out" ]; then
+if out=$(groff -ww -z -man "$MAN" 2>&1) && [ -z "$out" ]; then
 	ok "man page: groff -ww -z -man gives no warning"
 else
 	not_ok "man page: groff -ww -z -man gives no warning" "$out"
@@ -63,7 +62,7 @@ for c in $cmds; do
 	grep -qE "^       $c( |\$)|xroad-replicate $c" "$T/man.plain" || missing="$missing $c"
 done
 if [ -n "$opts" ] && [ "$(echo "$opts" | wc -l)" -ge 40 ] && [ -z "$missing" ]; then
-	ok "man page: names all $(echo "$opts" | wc -l) options and the commands ($(echo $cmds)) of --help"
+	ok "man page: names all $(echo "$opts" | wc -l) options and the commands (${cmds//$'\n'/ }) of --help"
 else
 	not_ok "man page: names every option of --help" "missing:$missing" \
 		"(found $(echo "$opts" | wc -l) options in --help)"
@@ -162,12 +161,12 @@ fi
 V=$T/verify
 mkdir -p "$V/units" "$V/man/man1"
 cp "$MAN" "$V/man/man1/"
-for u in $UNITS; do
+for u in "${UNITS[@]}"; do
 	sed "s|/usr/bin/xroad-replicate|$BIN|g" "$R/$UNITDIR/$u" >"$V/units/$u"
 done
 if command -v systemd-analyze >/dev/null; then
 	out=$(cd "$V/units" && MANPATH=$V/man SYSTEMD_LOG_LEVEL=notice \
-		systemd-analyze verify $(printf './%s ' $UNITS) 2>&1)
+		systemd-analyze verify "${UNITS[@]/#/./}" 2>&1)
 	rc=$?
 	if [ "$rc" = 0 ] && [ -z "$out" ]; then
 		ok "units: systemd-analyze verify, no message (pull.service, pull.timer, watch.service)"
@@ -208,6 +207,7 @@ for want in "$P:Type=oneshot" "$P:User=xroad" "$P:Group=xroad" \
 	"$W:Conflicts=xroad-replicate-pull.timer"; do
 	grep -qxF -- "${want#*:}" "${want%%:*}" || bad="$bad ${want##*/}"
 done
+# shellcheck disable=SC2016 # the unit's literal $VARs
 grep -qx 'ExecStart=/usr/bin/xroad-replicate pull --profile xroad -aqz --delete-delay --delay-updates -e "ssh -o ConnectTimeout=5" $XROAD_REPLICATE_OPTS xroad-slave@${XROAD_PRIMARY}:/etc/xroad/ /etc/xroad/' "$P" ||
 	bad="$bad pull:ExecStart"
 grep -q '^ExecStart=/usr/bin/xroad-replicate pull --watch ' "$W" || bad="$bad watch:ExecStart"
@@ -337,7 +337,7 @@ else
 				"$W" >"$T/watch.service"
 			mapfile -d '' argv < <(exec_line "$T/watch.service" \
 				XROAD_PRIMARY=127.0.0.1 "XROAD_REPLICATE_OPTS=$opts")
-			(cd / && exec sshd_as_client "${argv[@]}") >"$T/watch.out" 2>&1 </dev/null &
+			(cd / && exec runuser -u "$SSHD_CLIENT_USER" -- env -u SSH_AUTH_SOCK "${argv[@]}") >"$T/watch.out" 2>&1 </dev/null &
 			bg=$!
 			key=$(xroad_add_key "$PRI")
 			got=""
@@ -359,7 +359,7 @@ else
 				kill -0 "$bg" 2>/dev/null || { wait "$bg"; rc=$?; break; }
 				sleep 0.1
 			done
-			[ "$rc" = timeout ] && kill -KILL "$bg" $wpid 2>/dev/null
+			[ "$rc" = timeout ] && kill -KILL "$bg" ${wpid:+"$wpid"} 2>/dev/null
 			if [ "$got" = yes ] && [ "$rc" = 0 ] && [ -n "$wpid" ]; then
 				ok "watch unit's ExecStart: a new key reaches the secondary; SIGTERM ends it, exit 0"
 			else
@@ -407,7 +407,7 @@ else
 		echo "2026/11/29 10:01:00 [2] second" >>"$L/slave-sync.log"
 		out="$out$(logrotate -f -s "$T/lr/state" "$T/lr/conf" 2>&1)"
 		rc2=$?
-		got=$(cd "$L" && stat -c '%n %a %U:%G' * | sort | tr '\n' ';')
+		got=$(cd "$L" && stat -c '%n %a %U:%G' -- * | sort | tr '\n' ';')
 		want="slave-sync.log 640 xroad:xroad;slave-sync.log.1 640 xroad:xroad;slave-sync.log.2.gz 640 xroad:xroad;"
 		if [ "$rc1$rc2" = 00 ] && [ "$got" = "$want" ] &&
 			zcat "$L/slave-sync.log.2.gz" | grep -q first &&
@@ -433,7 +433,8 @@ else
 	out=$(DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" xmake deb BUILD="$DB" 2>&1)
 	rc=$?
 	secs=$(($(date +%s) - start))
-	deb=$(ls "$DB"/xroad-replicate_*.deb 2>/dev/null | head -1)
+	deb=""
+	for f in "$DB"/xroad-replicate_*.deb; do [ -f "$f" ] && deb=$f; done
 	if [ "$rc" = 0 ] && [ -n "$deb" ] && [ ! -d "$DB/deb" ]; then
 		ok "deb: make deb built ${deb##*/} in $secs s (source copy, nothing left behind)"
 	else
@@ -458,7 +459,7 @@ else
 			usr/share/doc/xroad-replicate/copyright; do
 			[ -f "$X/$f" ] || missing="$missing $f"
 		done
-		for u in $UNITS; do
+		for u in "${UNITS[@]}"; do
 			[ -f "$X/lib/systemd/system/$u" ] || [ -f "$X/usr/lib/systemd/system/$u" ] ||
 				missing="$missing $u"
 		done

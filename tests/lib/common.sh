@@ -142,7 +142,8 @@ tree_diff() {
 		*) echo "tree_diff: unknown option $opt" >&2; return 2 ;;
 		esac
 	done
-	cut="BEGIN { FS = OFS = \"\\t\" } { if ($no_owner) \$6 = \"-\"; if ($no_mtime) \$5 = \"-\"; print }"
+	cut="BEGIN { FS = OFS = \"\\t\" }
+		{ if ($no_owner) \$6 = \"-\"; if ($no_mtime) \$5 = \"-\"; print }"
 	diff -U0 --label "$a" --label "$b" \
 		<(if [ -d "$a" ]; then tree_listing "$a"; else cat -- "$a"; fi | awk "$cut") \
 		<(if [ -d "$b" ]; then tree_listing "$b"; else cat -- "$b"; fi | awk "$cut")

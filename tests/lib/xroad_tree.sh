@@ -151,12 +151,19 @@ function params(inst, kind,  i, n) {
 	print "<tns:conf xmlns:tns=\"http://x-road.eu/xsd/xroad.xsd\">" > cur
 	print "    <instanceIdentifier>" inst "</instanceIdentifier>" > cur
 	n = ri(4) + 2
-	for (i = 0; i < n; i++)
-		print "    <member id=\"m" i "\"><memberClass>GOV</memberClass><memberCode>" ri(99999999) "</memberCode><name>" inst " member " i "</name></member>" > cur
+	for (i = 0; i < n; i++) {
+		printf "    <member id=\"m%d\"><memberClass>GOV</memberClass>", i > cur
+		print "<memberCode>" ri(99999999) "</memberCode><name>" inst " member " i "</name></member>" > cur
+	}
 	print "    <approvedCA><topCA><cert>" b64(800) "</cert></topCA></approvedCA>\n</tns:conf>" > cur
 	close_()
 	open_("globalconf/" inst "/" kind "-params.xml.metadata")
-	print "{\"contentIdentifier\":\"" toupper(kind) "_PARAMETERS\",\"instanceIdentifier\":\"" inst "\",\"contentFileName\":\"" kind "-params.xml\",\"expirationDate\":\"2023-11-15T00:00:00Z\",\"contentLocation\":\"http://cs.example.ee/V2/" ri(99999) "\",\"hash\":\"" b64(43) "=\"}" > cur
+	printf "{\"contentIdentifier\":\"%s_PARAMETERS\",\"instanceIdentifier\":\"%s\",", toupper(kind),
+		inst > cur
+	printf "\"contentFileName\":\"%s-params.xml\",\"expirationDate\":\"2023-11-15T00:00:00Z\",",
+		kind > cur
+	printf "\"contentLocation\":\"http://cs.example.ee/V2/%d\",", ri(99999) > cur
+	print "\"hash\":\"" b64(43) "=\"}" > cur
 	close_()
 }
 function text(p, s) { open_(p); print s > cur; close_() }
@@ -203,14 +210,18 @@ function tree(  i, f, s, nk) {
 	for (i = 1; i <= 6; i++) { sd(seed f[i]); logback(f[i], ri(3) + 1) }
 	ini("conf.d/addons/message-log.ini", 1, 8)
 	ini("conf.d/addons/monitor.ini", 1, 4)
-	split("global.conf proxy.conf signer.conf confclient.conf proxy-ui-api.conf monitor.conf opmonitor.conf jetty.conf", f, " ")
+	split("global.conf proxy.conf signer.conf confclient.conf proxy-ui-api.conf monitor.conf " \
+		"opmonitor.conf jetty.conf", f, " ")
 	for (i = 1; i <= 8; i++) { sd(seed "n" f[i]); services(f[i], ri(30) + 10) }
 	open_("services/local.properties")
 	for (i = 0; i < 14; i++) print "xroad.local.opt" i "=" ri(100000) > cur
 	close_()
 	s = ""
 	for (i = 0; i < 3; i++) { KID[i] = keyid(i); s = s "\n" keyblock(KID[i]) }
-	s = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n<keyconf>\n    <device>\n        <deviceType>softToken</deviceType>\n        <friendlyName>softToken-0</friendlyName>\n        <id>0</id>\n        <pinIndex>1</pinIndex>" s "\n    </device>\n</keyconf>"
+	s = "        <id>0</id>\n        <pinIndex>1</pinIndex>" s "\n    </device>\n</keyconf>"
+	s = "        <friendlyName>softToken-0</friendlyName>\n" s
+	s = "<keyconf>\n    <device>\n        <deviceType>softToken</deviceType>\n" s
+	s = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n" s
 	text("signer/keyconf.xml", s)
 	text("signer/tmpconf123.tmp", s)
 	bin("signer/softtoken/.softtoken.p12", 2520)
@@ -222,7 +233,10 @@ function tree(  i, f, s, nk) {
 	text("ssl/proxy-ui-api.key", pem("PRIVATE KEY", 1620))
 	bin("ssl/proxy-ui-api.p12", 2450)
 	sd(seed "host"); i = ri(100)
-	text("ssl/openssl.cnf", "# openssl.cnf for the X-Road internal TLS certificate\n[ req ]\ndistinguished_name = req_dn\nprompt = no\n[ req_dn ]\nCN = ss" i ".example.ee\n[ v3_ext ]\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature\nsubjectAltName = DNS:ss" i ".example.ee, IP:10.0.0." ri(250))
+	s = "# openssl.cnf for the X-Road internal TLS certificate\n[ req ]\n"
+	s = s "distinguished_name = req_dn\nprompt = no\n[ req_dn ]\nCN = ss" i ".example.ee\n"
+	s = s "[ v3_ext ]\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature\n"
+	text("ssl/openssl.cnf", s "subjectAltName = DNS:ss" i ".example.ee, IP:10.0.0." ri(250))
 	jetty("clientproxy"); jetty("serverproxy"); jetty("ocsp-responder")
 	text("globalconf/instance-identifier", "EE")
 	params("EE", "shared"); params("EE", "private"); params("FI-TEST", "shared"); params("FI-TEST", "private")
@@ -239,7 +253,9 @@ BEGIN {
 	HEX = "0123456789ABCDEF"
 	split("proxy signer common message-log proxy-ui-api configuration-client", a, " ")
 	for (i = 0; i < 6; i++) SEC[i] = a[i + 1]
-	split("client-timeout server-port ocsp-cache-path pool-total-max-connections health-check-interval jetty-clientproxy-configuration-file enforce-token-pin-policy key-length archive-interval client-tls-ciphers port database-properties", a, " ")
+	split("client-timeout server-port ocsp-cache-path pool-total-max-connections " \
+		"health-check-interval jetty-clientproxy-configuration-file enforce-token-pin-policy " \
+		"key-length archive-interval client-tls-ciphers port database-properties", a, " ")
 	for (i = 0; i < 12; i++) KEY[i] = a[i + 1]
 	if (mode == "tree") { tree(); exit }
 	if (mode == "keyblock") { print keyblock(id); exit }

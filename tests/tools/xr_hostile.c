@@ -381,9 +381,13 @@ static int send_flist(struct hostile *h)
 
 /* ---- file data ------------------------------------------------------------------------- */
 
+/* FILE_BEGIN announcing the size the file list gave (the receiver's cap). */
 static int send_begin(struct hostile *h, uint64_t idx, uint8_t kind)
 {
-	struct xr_file_begin fb = {idx, kind};
+	struct xr_file_begin fb = {idx, kind, 5};
+
+	if (idx < h->nspecs)
+		fb.size = h->specs[idx].size ? h->specs[idx].size : h->specs[idx].dlen;
 	struct xr_buf b;
 	int rc;
 

@@ -1085,7 +1085,7 @@ static void test_request(void **state)
 /* FILE_BEGIN / FILE_END / FILE_ABORT round trips and bad values. */
 static void test_file_msgs(void **state)
 {
-	struct xr_file_begin fb = {.idx = 42, .kind = XR_FILE_DELTA}, dfb;
+	struct xr_file_begin fb = {.idx = 42, .kind = XR_FILE_DELTA, .size = (uint64_t)1 << 40}, dfb;
 	struct xr_file_end fe = {.idx = 42, .size = 99999, .mtime_sec = -1,
 				 .mtime_nsec = 999999999}, dfe;
 	struct xr_file_abort fa = {.idx = UINT64_MAX, .reason = XR_ABORT_RETRY}, dfa;
@@ -1098,11 +1098,13 @@ static void test_file_msgs(void **state)
 	assert_int_equal(xr_dec_file_begin(b.p, b.len, &dfb), 0);
 	assert_true(dfb.idx == 42);
 	assert_int_equal(dfb.kind, XR_FILE_DELTA);
+	assert_true(dfb.size == (1ull << 40));
 	expect_truncations_fail(&b, dec_file_begin_fn);
 	expect_trailing_fails(&b, dec_file_begin_fn);
-	b.p[b.len - 1] = 4;
+	/* the kind byte follows the one-byte varint idx */
+	b.p[1] = 4;
 	assert_int_equal(xr_dec_file_begin(b.p, b.len, &dfb), XR_EPROTO);
-	b.p[b.len - 1] = 0;
+	b.p[1] = 0;
 	assert_int_equal(xr_dec_file_begin(b.p, b.len, &dfb), XR_EPROTO);
 	fb.kind = 0;
 	assert_int_equal(xr_enc_file_begin(&b, &fb), XR_EPROTO);
