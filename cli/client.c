@@ -86,7 +86,7 @@ static void reload_config(struct peer_ctx *p)
 	xr_hooks_free(&p->hooks);
 	p->hooks = h;
 	xr_log_close_file();
-	if (live->log_file && !live->dry_run && xr_log_open_file(live->log_file) < 0)
+	if (live->log_file && xr_log_open_file(live->log_file) < 0)
 		xr_warn("SIGHUP: %s: cannot reopen the log file", live->log_file);
 	xr_logfile("SIGHUP: configuration re-read (%zu hook(s), pause file %s)", p->hooks.n,
 		   live->pause_file ? live->pause_file : "none");
@@ -469,7 +469,7 @@ int xr_client_main(const struct xr_opts *o)
 	rc = check_ops_options(o);
 	if (rc < 0)
 		return rc;
-	if (o->log_file && !o->dry_run) {
+	if (o->log_file) {
 		rc = xr_log_open_file(o->log_file);
 		if (rc < 0)
 			return rc;

@@ -1,4 +1,5 @@
 /* main.c - xroad-replicate: options in, exit code out. */
+#include <locale.h>
 #include <stdio.h>
 
 #include "xr/client.h"
@@ -12,6 +13,8 @@ int main(int argc, char **argv)
 	struct xr_opts o;
 	int rc;
 
+	/* names are escaped by what this locale can print, as rsync does */
+	setlocale(LC_CTYPE, "");
 	rc = xr_opts_parse(&o, argc, argv);
 	if (rc == 1) {
 		xr_opts_free(&o);

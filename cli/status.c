@@ -220,11 +220,18 @@ int xr_status_dir(const char *opt, bool for_write, char *buf, size_t cap)
 	return 0;
 }
 
-int xr_status_format(const struct xr_status *st, char *buf, size_t cap)
+int xr_status_format(const struct xr_status *st_in, char *buf, size_t cap)
 {
 	char la[32], ls[32];
+	struct xr_status clean = *st_in, *st = &clean;
 	int n;
 
+	/* one value per line, whatever the fields hold */
+	set_field(clean.dest, sizeof(clean.dest), st_in->dest);
+	set_field(clean.peer, sizeof(clean.peer), st_in->peer);
+	set_field(clean.mode, sizeof(clean.mode), st_in->mode);
+	set_field(clean.last_error, sizeof(clean.last_error), st_in->last_error);
+	set_field(clean.hook_error, sizeof(clean.hook_error), st_in->hook_error);
 	xr_status_iso(st->last_attempt, la);
 	xr_status_iso(st->last_success, ls);
 	n = snprintf(buf, cap,

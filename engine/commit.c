@@ -23,8 +23,11 @@
  *     not), so a replay needs no options.  Without -p a META leaves the
  *     mode as it is, a new directory gets the sender's mode & ~umask (as
  *     rsync), an updated file keeps the mode of the file it replaces.
- *   - With -t, every existing directory whose entries change gets a META
- *     that restores its current (the sender's) mtime after the change.
+ *   - With -t and keep_dir_times, every existing directory whose entries
+ *     change gets a META that restores its current mtime after the change
+ *     (the receiver instead records the sender's mtime for directories in
+ *     the transfer; one outside it, like DEST for "rsync src dst", takes
+ *     the time of the change, as with rsync).
  *   - Fault points (XR_FAULTS builds) sit before and after every write,
  *     fsync, rename, unlink and mkdir and around each applied operation.
  */
@@ -893,6 +896,7 @@ static int open_private_dir(int dirfd, const char *name, bool *created)
 /* Opens or creates DEST and its state dir, locks it, recovers; 0 or xr_err. */
 int xr_dest_open(struct xr_dest *d, const char *path, bool create, int *recovered)
 {
+	struct stat root_st;
 	bool created;
 	int rc = XR_EFILEIO;
 
@@ -914,11 +918,22 @@ int xr_dest_open(struct xr_dest *d, const char *path, bool create, int *recovere
 		xr_error("%s: open destination directory: %s", path, strerror(errno));
 		goto out;
 	}
+	if (fstat(d->rootfd, &root_st) < 0) {
+		xr_error("%s: stat destination directory: %s", path, strerror(errno));
+		goto out;
+	}
 	d->statefd = open_private_dir(d->rootfd, XR_STATE_DIR, &created);
 	if (d->statefd < 0) {
 		xr_error("%s/%s: create state directory: %s", path, XR_STATE_DIR,
 			 strerror(errno));
 		goto out;
+	}
+	if (created) {
+		/* our state dir is not a change to DEST: keep the root's mtime as it was */
+		struct timespec ts[2] = {{0, UTIME_OMIT}, root_st.st_mtim};
+
+		if (futimens(d->rootfd, ts) < 0)
+			xr_warn("%s: restore mtime: %s", path, strerror(errno));
 	}
 	if (created && xr_fsync_dir(d->rootfd) < 0) {
 		xr_error("%s: fsync: %s", path, strerror(errno));
@@ -1533,7 +1548,7 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 	for (size_t i = 0; i < parents.n; i++) {
 		if ((rc = strset_add(&syncs, strdup(parents.v[i]))) < 0)
 			goto out;
-		if (!t->mo.times || strset_has(&metas, parents.v[i]))
+		if (!t->mo.times || !t->mo.keep_dir_times || strset_has(&metas, parents.v[i]))
 			continue;
 		if (xr_fs_lstat(t->d->rootfd, parents.v[i], &st) < 0 || !S_ISDIR(st.st_mode))
 			continue;	/* created in this commit, or not there */

@@ -59,6 +59,7 @@ struct receiver {
 	struct xr_dest dest;
 	bool have_dest;
 	bool created_root;	/* DEST did not exist: "created directory" */
+	char *single_src_name;	/* "file newname": the sender's name, for reports */
 	int rootfd;		/* DEST root, -1 when absent (dry run) */
 	struct xr_txn *txn;
 	struct want *wants;
@@ -392,6 +393,15 @@ static int note_parent(struct receiver *r, const char *path)
 	return r->txn ? xr_txn_meta(r->txn, e) : 0;
 }
 
+/* True when the directory at dst index i has entries below it in the walk. */
+static bool dir_not_empty(const struct xr_manifest *dst, size_t i)
+{
+	size_t len = strlen(dst->e[i].path);
+
+	return i + 1 < dst->n && !strncmp(dst->e[i + 1].path, dst->e[i].path, len) &&
+	       dst->e[i + 1].path[len] == '/';
+}
+
 /* Records every change that needs no file data, and collects those that do. */
 static int record_changes(struct receiver *r)
 {
@@ -407,6 +417,19 @@ static int record_changes(struct receiver *r)
 		struct xr_entry *e = &r->src.e[it->src];
 		uint8_t old = it->dst >= 0 ? r->dst.e[it->dst].type : 0;
 
+		if (it->act == XR_ACT_REPLACE && old == XR_FT_DIR && e->type != XR_FT_DIR &&
+		    !r->o->del && dir_not_empty(&r->dst, (size_t)it->dst)) {
+			/* as rsync without --delete: the directory and what is in it stay */
+			if (!r->s->is_server && !r->o->quiet)
+				printf("cannot delete non-empty directory: %s\n",
+				       r->dst.e[it->dst].path);
+			xr_logfile("cannot delete non-empty directory: %s", r->dst.e[it->dst].path);
+			xr_error("could not make way for new %s: %s",
+				 e->type == XR_FT_LINK ? "symlink" : "regular file", e->path);
+			r->s->partial = true;
+			it->itemize[0] = '\0';	/* not reported: nothing happened */
+			continue;
+		}
 		if (it->need_data) {
 			r->wants[r->nwants++].item = i;
 			continue;
@@ -653,6 +676,7 @@ static int file_end(struct receiver *r, const uint8_t *p, size_t n)
 		r->next_resp++;
 		r->s->st.matched += fe.size;
 		/* same bytes: only attributes change, no content travels */
+		it->same_content = true;
 		if (r->txn)
 			rc = xr_txn_meta(r->txn, &e);
 		return rc;
@@ -797,8 +821,23 @@ static void item_names(const struct xr_entry *e, char *name, size_t cap, char *l
 		link[0] = '\0';
 }
 
+/* Records a change for the client's hooks (session.h: changed); 0 or XR_ENOMEM. */
+static int note_changed(struct xr_session *s, const char *itemize, const char *name)
+{
+	char **v = realloc(s->changed, (s->nchanged + 1) * sizeof(char *));
+
+	if (v == NULL)
+		return XR_ENOMEM;
+	s->changed = v;
+	if (asprintf(&v[s->nchanged], "%-11.11s%s", itemize, name) < 0)
+		return XR_ENOMEM;
+	s->nchanged++;
+	return 0;
+}
+
 /* Reports one change locally, or as an ITEM to a client peer. */
-static int report(struct receiver *r, const char *itemize, const struct xr_entry *e)
+static int report(struct receiver *r, const char *itemize, const struct xr_entry *e,
+		  bool same_content)
 {
 	char name[XR_PATH_MAX + 8], link[XR_PATH_MAX + 8];
 	char line[2 * XR_PATH_MAX + 40];
@@ -807,9 +846,18 @@ static int report(struct receiver *r, const char *itemize, const struct xr_entry
 	int rc;
 
 	item_names(e, name, sizeof(name), link, sizeof(link));
+	if (r->single_src_name && e == &r->src.e[0])
+		snprintf(name, sizeof(name), "%s", r->single_src_name);
 	if (!r->s->is_server) {
 		xr_report_item(r->o, itemize, name, link, false);
-		return 0;
+		if (same_content) {
+			/* printed as rsync does (">f..t"), but for hooks only attributes changed */
+			char attr[12];
+
+			snprintf(attr, sizeof(attr), ".%s", itemize + 1);
+			return note_changed(r->s, attr, name);
+		}
+		return note_changed(r->s, itemize, name);
 	}
 	if (!r->s->peer_itemize)
 		return 0;
@@ -832,16 +880,21 @@ static int report_all(struct receiver *r)
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; rc == 0 && i < r->plan.ndel; i++)
-		rc = report(r, "*deleting", &r->dst.e[r->plan.deletions[i]]);
+	for (i = 0; rc == 0 && i < r->plan.ndel; i++) {
+		struct xr_entry d = r->dst.e[r->plan.deletions[i]];
+
+		d.link = NULL;	/* rsync prints "*deleting   name" without the target */
+		rc = report(r, "*deleting", &d, false);
+	}
 	for (i = 0; rc == 0 && i < r->plan.n; i++) {
 		bool skipped = false;
 
 		for (size_t k = 0; k < r->nwants; k++)
 			if (r->wants[k].item == i && r->wants[k].skipped)
 				skipped = true;
-		if (!skipped)
-			rc = report(r, r->plan.items[i].itemize, &r->src.e[r->plan.items[i].src]);
+		if (!skipped && r->plan.items[i].itemize[0])
+			rc = report(r, r->plan.items[i].itemize, &r->src.e[r->plan.items[i].src],
+				    r->plan.items[i].same_content);
 	}
 	return rc;
 }
@@ -868,6 +921,7 @@ static int open_dest(struct receiver *r, const char *dest)
 			rc = XR_ESELECT;
 			goto out;
 		}
+		r->single_src_name = strdup(r->src.e[0].path);
 		if (slash) {
 			*slash = '\0';
 			parent = strdup(slash == copy ? "/" : copy);
@@ -949,11 +1003,17 @@ static int receive_one(struct xr_session *s, const char *dest)
 {
 	const struct xr_opts *o = s->opts;
 	struct receiver r;
+	struct timespec t0, t1;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
 	memset(&s->st, 0, sizeof(s->st));
 	s->vanished = s->partial = false;
+	for (size_t i = 0; i < s->nchanged; i++)
+		free(s->changed[i]);
+	free(s->changed);
+	s->changed = NULL;
+	s->nchanged = 0;
 	r.s = s;
 	r.o = o;
 	r.rootfd = -1;
@@ -985,6 +1045,7 @@ static int receive_one(struct xr_session *s, const char *dest)
 	rc = recv_flist(&r);
 	if (rc == 2)
 		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (rc < 0)
 		goto fail;
 	if (pause_flag(o)) {
@@ -1034,6 +1095,9 @@ static int receive_one(struct xr_session *s, const char *dest)
 			goto fail;
 	}
 	rc = report_all(&r);
+	s->st.files_deleted = r.plan.ndel;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s->st.xfer_time = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if (rc == 0 && s->partial)
 		rc = XR_EPARTIAL;
 	else if (rc == 0 && s->vanished)
@@ -1065,6 +1129,7 @@ out:
 	xr_manifest_free(&r.dst);
 	free(r.wants);
 	free(r.dir_noted);
+	free(r.single_src_name);
 	return rc;
 }
 

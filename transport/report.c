@@ -1,6 +1,8 @@
 /* report.c - itemized output on stdout and in the log file, --stats. */
 #include <stdio.h>
 #include <string.h>
+#include <wchar.h>
+#include <wctype.h>
 
 #include "xr/log.h"
 #include "xr/report.h"
@@ -18,6 +20,35 @@ const char *xr_bignum(uint64_t n, char buf[32])
 	}
 	buf[j] = '\0';
 	return buf;
+}
+
+/*
+ * Escapes a name as rsync prints it: bytes that are not printable in the
+ * current locale (control characters but tab; bytes >= 0x80 unless they
+ * form a printable multibyte character) become "\#ooo".
+ */
+static void escape_name(const char *in, char *out, size_t cap)
+{
+	mbstate_t ps;
+	size_t len = 0, n, k;
+	wchar_t wc;
+
+	memset(&ps, 0, sizeof(ps));
+	while (*in && len + 6 < cap) {
+		n = mbrtowc(&wc, in, strlen(in), &ps);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0 ||
+		    (!iswprint((wint_t)wc) && wc != L'\t')) {
+			memset(&ps, 0, sizeof(ps));
+			len += (size_t)snprintf(out + len, cap - len, "\\#%03o",
+						(unsigned)(unsigned char)*in);
+			in++;
+			continue;
+		}
+		for (k = 0; k < n && len + 1 < cap; k++)
+			out[len++] = in[k];
+		in += n;
+	}
+	out[len] = '\0';
 }
 
 /* Expands rsync's log-format escapes (%i %n %L %f %o %%) into out. */
@@ -62,6 +93,12 @@ void xr_report_item(const struct xr_opts *o, const char *itemize, const char *na
 	bool deletion = !strncmp(itemize, "*deleting", 9);
 	bool significant;
 
+	char ename[4 * 4096 + 8], elink[4 * 4096 + 8];
+
+	escape_name(name, ename, sizeof(ename));
+	escape_name(link, elink, sizeof(elink));
+	name = ename;
+	link = elink;
 	snprintf(iz, sizeof(iz), "%s", deletion ? "*deleting  " : itemize);
 	if (as_sender && iz[0] == '>')
 		iz[0] = '<';
@@ -79,6 +116,13 @@ void xr_report_item(const struct xr_opts *o, const char *itemize, const char *na
 			printf("%s\n", line);
 		}
 	}
+	/*
+	 * rsync's dry run logs what its generator decides (directories, links)
+	 * but not transfers or deletions, which its receiver would log: the same
+	 * here, so log parsers see what they see with rsync
+	 */
+	if (o->dry_run && (deletion || iz[0] == '>' || iz[0] == '<'))
+		return;
 	format_line(o->log_file_format ? o->log_file_format : "%i %n%L", iz, name, link, deletion,
 		    as_sender, line, sizeof(line));
 	xr_logfile("%s", line);

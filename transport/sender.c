@@ -660,27 +660,18 @@ static bool session_fatal(int rc)
  * coalesced batch, answers RESYNC, sends KEEPALIVE when idle and a full
  * reconcile every --reconcile seconds (when this side is the client).
  */
-static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash, int root_fd)
+static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash, int root_fd,
+		      struct xr_watch *w)
 {
 	const struct xr_opts *o = s->opts;
-	struct xr_watch_opts wo;
-	struct xr_watch *w = NULL;
 	const uint8_t *p;
 	char **paths;
 	size_t n, npaths;
 	uint8_t type;
 	bool ready, rescan, pending = false;
 	int64_t now, ka_ms, next_ka, next_reconcile, wait;
-	int rc, due;
+	int rc = 0, due;
 
-	memset(&wo, 0, sizeof(wo));
-	wo.filters = o->filters;
-	wo.skip_name = XR_STATE_DIR;
-	wo.quiet_ms = o->watch_quiet_ms > 0 ? (unsigned)o->watch_quiet_ms : 10;
-	wo.max_delay_ms = wo.quiet_ms * 10 > 100 ? wo.quiet_ms * 10 : 100;
-	rc = xr_watch_open(&w, s->watch_path ? s->watch_path : src, &wo);
-	if (rc < 0)
-		return rc;
 	ka_ms = o->timeout > 0 ? (int64_t)o->timeout * 1000 / 3 : 10000;
 	now = mono_ms();
 	next_ka = now + ka_ms;
@@ -754,22 +745,37 @@ static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash
 			next_ka = now + ka_ms;
 		}
 	}
-	xr_watch_close(w);
-	if (watch_stop && rc >= 0) {
-		xr_conn_send(s->conn, XR_MSG_BYE, NULL, 0);
-		xr_conn_flush(s->conn);
-		rc = 0;
-	}
+	if (watch_stop && rc >= 0)
+		rc = 0;	/* a clean stop: the client's BYE ends the session */
 	return rc;
 }
 
 int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, int root_fd)
 {
-	int rc = send_cset(s, src, trailing_slash, root_fd);
+	const struct xr_opts *o = s->opts;
+	struct xr_watch_opts wo;
+	struct xr_watch *w = NULL;
+	int rc;
 
+	if (o->watch) {
+		/* watching starts before the full change set: nothing changed during it is lost */
+		memset(&wo, 0, sizeof(wo));
+		wo.filters = o->filters;
+		wo.skip_name = XR_STATE_DIR;
+		wo.quiet_ms = o->watch_quiet_ms > 0 ? (unsigned)o->watch_quiet_ms : 10;
+		wo.max_delay_ms = wo.quiet_ms * 10 > 100 ? wo.quiet_ms * 10 : 100;
+		rc = xr_watch_open(&w, s->watch_path ? s->watch_path : src, &wo);
+		if (rc < 0) {
+			xr_conn_send_error(s->conn, rc, "%s: cannot watch the source (%s)", src,
+					   xr_strerror(rc));
+			return rc;
+		}
+	}
+	rc = send_cset(s, src, trailing_slash, root_fd);
 	if (s->on_cset)
 		s->on_cset(s, rc);
-	if (!s->opts->watch || (rc < 0 && session_fatal(rc)))
-		return rc;
-	return watch_loop(s, src, trailing_slash, root_fd);
+	if (o->watch && !(rc < 0 && session_fatal(rc)))
+		rc = watch_loop(s, src, trailing_slash, root_fd, w);
+	xr_watch_close(w);
+	return rc;
 }

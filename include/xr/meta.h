@@ -11,6 +11,7 @@ struct xr_meta_opts {
 	bool perms, times, owner, group;
 	bool is_root;
 	bool numeric_ids;
+	bool keep_dir_times;	/* commit: restore the mtime of every changed parent dir */
 };
 
 /*

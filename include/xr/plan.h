@@ -36,6 +36,7 @@ struct xr_plan_item {
 	enum xr_action act;
 	bool need_data;		/* file data must travel (CREATE/REPLACE of a file, UPDATE) */
 	char itemize[12];	/* rsync's 11-char %i string, e.g. ">f+++++++++", ".d..t......" */
+	bool same_content;	/* set by the receiver: the sender found the content equal */
 };
 
 struct xr_plan {

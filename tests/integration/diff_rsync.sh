@@ -13,6 +13,7 @@
 #            the harness (must pass every case)
 #   ORACLE   the reference (default rsync)
 #   FILTER   substring: run only the cases whose name contains it
+#   DIFF_LC_ALL  locale for both tools (default C; e.g. C.UTF-8 to compare raw UTF-8 output)
 #   KEEP_TMP=1 keeps the work dirs; DIFF_TIMES=1 prints each case's run time
 # Runs as any user; cases that need root (devices, 0000 files, owners) are skipped otherwise.
 set -u
@@ -24,7 +25,7 @@ FILTER=${FILTER:-}
 . tests/lib/common.sh
 . tests/lib/xroad_tree.sh
 
-export LC_ALL=C TZ=UTC
+export LC_ALL=${DIFF_LC_ALL:-C} TZ=UTC	# C: rsync prints non-ASCII name bytes as \#ooo
 umask 022
 read -ra XR <<<"$XR_CMD"
 read -ra OR <<<"$ORACLE"

@@ -263,6 +263,13 @@ old_trap=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
 # shellcheck disable=SC2064
 trap "watch_cleanup; ${old_trap:-:}" EXIT
 
+# phase NAME: a comment line with the time since the script started (the budget is ~120 s).
+START_US=${EPOCHREALTIME/[.,]/}
+phase() {
+	local t=${EPOCHREALTIME/[.,]/}
+	printf '# --- %s (t=%d s)\n' "$1" $(((t - START_US) / 1000000))
+}
+
 # as_client CMD...: CMD as user xroad (when root), exec'd in place (no runuser in between).
 as_client() {
 	"${AS[@]}" "$@"
@@ -281,12 +288,12 @@ now_ms() {
 	echo $((t / 1000))
 }
 
-# start_bg NAME CMD...: starts CMD as the client user in the background; its pid in BGPID,
-# stdout/stderr in $W/NAME.out/.err.
+# start_bg NAME CMD...: starts CMD as the client user in the background; its pid in BGPID
+# (setpriv and env exec, so that is CMD's own pid), stdout/stderr in $W/NAME.out/.err.
 start_bg() {
 	local name=$1
 	shift
-	as_client "$@" >"$W/$name.out" 2>"$W/$name.err" </dev/null &
+	"${AS[@]}" "$@" >"$W/$name.out" 2>"$W/$name.err" </dev/null &
 	BGPID=$!
 	BG_PIDS+=("$BGPID")
 }
@@ -305,6 +312,7 @@ filtered() {
 # first lines when not.
 same_as() {
 	local d
+	[ -d "$2" ] || { echo "$2: absent"; return 1; }
 	d=$(diff -U0 --label primary --label secondary <(filtered "$1") <(tree_listing "$2")) &&
 		return 0
 	printf '%s\n' "$d" | head -n 16
@@ -451,6 +459,7 @@ fi
 PUSH_OPTS=(-a --delete "${XROAD_EXCLUDES[@]}" --commit-last signer/keyconf.xml)
 
 # === 1. churn, push --watch to two secondaries ==============================================
+phase "1. churn, push --watch to two secondaries"
 
 start_bg watchA "$BIN" push --watch -v "${SSHARGS[@]}" "${PUSH_OPTS[@]}" "$P/" "$SA" "$DEST_B"
 WA=$BGPID
@@ -474,6 +483,7 @@ name="1. the watcher is still running after the churn"
 if kill -0 "$WA" 2>/dev/null; then ok "$name"; else not_ok "$name" "$(errtail watchA)"; fi
 
 # === 2. one secondary cut off mid-churn =====================================================
+phase "2. one secondary cut off mid-churn"
 
 # serve_b: the serve process of the second secondary's session (sshd's child, or when not
 # root the last local serve of the watcher's tree).
@@ -554,6 +564,7 @@ else
 fi
 
 # === 7. latency ==================================================================================
+phase "7. latency"
 
 name="7. latency: 50 renames reach both secondaries"
 if [ -z "$LAT" ]; then
@@ -577,6 +588,7 @@ else
 fi
 
 # === 8a. SIGTERM, two destinations ==========================================================
+phase "8a. SIGTERM, two destinations"
 
 start_bg churn8 perl -e "$CHURN_PL" "$P" 2 33
 CH=$BGPID
@@ -600,6 +612,7 @@ else
 fi
 
 # === 3. drift repair ==============================================================================
+phase "3. drift repair"
 
 P3=$W/p3
 xroad_tree "$P3" 6 >/dev/null && [ "$ROOT" = 1 ] && chown xroad:xroad "$P3"
@@ -626,6 +639,7 @@ name="3. the primary was not touched by the repair"
 if [ "$before" = "$(tree_listing "$P3")" ]; then ok "$name"; else not_ok "$name"; fi
 
 # === 8b. SIGTERM, one destination ===============================================================
+phase "8b. SIGTERM, one destination"
 
 start_bg churn8b perl -e "$CHURN_PL" "$P3" 2 44
 CH=$BGPID
@@ -644,6 +658,7 @@ name="8b. no journal or staged file left on the secondary"
 if d=$(state_clean "$S3"); then ok "$name"; else not_ok "$name" "$d"; fi
 
 # === 4. inotify queue overflow ====================================================================
+phase "4. inotify queue overflow"
 
 name="4. overflow"
 if [ "$ROOT" != 1 ] || [ ! -w "$INOTIFY_Q" ]; then
@@ -693,6 +708,7 @@ else
 fi
 
 # === 5. pull --watch with the pause flag ==========================================================
+phase "5. pull --watch with the pause flag"
 
 P5=$W/p5
 xroad_tree "$P5" 7 >/dev/null && [ "$ROOT" = 1 ] && chown xroad:xroad "$P5"
@@ -754,6 +770,7 @@ else
 fi
 
 # === 6. the signer's write patterns ===============================================================
+phase "6. the signer's write patterns"
 
 # checker DEST OUT STOP: every ~2 ms until STOP exists, reads DEST/signer/keyconf.xml and
 # checks that each key id it names has DEST/signer/softtoken/ID.p12; violations go to OUT,
@@ -822,6 +839,7 @@ fi
 stop_watch "$W6" 2
 
 # === the end: nothing left running ===============================================================
+phase "end"
 
 sleep 0.3
 left=""

@@ -295,7 +295,8 @@ static int add_dir(struct xr_txn *t, const char *path, uint32_t mode, int64_t mt
 
 static struct xr_meta_opts all_opts(void)
 {
-	struct xr_meta_opts o = {.perms = true, .times = true, .owner = true, .group = true,
+	struct xr_meta_opts o = {.perms = true, .times = true, .keep_dir_times = true,
+				 .owner = true, .group = true,
 				 .is_root = geteuid() == 0, .numeric_ids = true};
 	return o;
 }
