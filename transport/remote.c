@@ -1,5 +1,6 @@
 /* remote.c - locations, the -e/--rsh command, and spawning the peer (local or remote shell). */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
@@ -845,7 +846,17 @@ static int spawn_conn(const char *path, char *const argv[], bool search, const c
 
 int xr_transport_local(char *const serve_argv[], int io_timeout, struct xr_conn **c)
 {
-	return spawn_conn("/proc/self/exe", serve_argv, false, "local serve", io_timeout, c);
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	/*
+	 * the resolved path rather than /proc/self/exe itself: under valgrind (or
+	 * any loader) the latter names the loader, the former our program
+	 */
+	if (n <= 0 || (size_t)n >= sizeof(self) - 1)
+		return spawn_conn("/proc/self/exe", serve_argv, false, "local serve", io_timeout, c);
+	self[n] = '\0';
+	return spawn_conn(self, serve_argv, false, "local serve", io_timeout, c);
 }
 
 /* The running user's login name (static storage), or NULL. */
