@@ -31,7 +31,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 BIN      := $(BUILD)/xroad-replicate
 FBIN     := $(BUILD)/faults/xroad-replicate
 
-.PHONY: all test unit integration asan demo deps install clean fuzz bench bench-quick format build-tests
+.PHONY: all test unit integration asan demo deps install clean fuzz bench bench-quick format build-tests lint
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -102,6 +102,11 @@ format:
 
 clean:
 	rm -rf build build-asan
+
+# static analysis: cppcheck at warning, performance and portability level, no findings allowed
+lint:
+	cppcheck -q --std=c11 --enable=warning,performance,portability --inline-suppr \
+	  -D_GNU_SOURCE -Iinclude --error-exitcode=1 engine transport cli
 
 fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} bash tests/fuzz/run.sh
