@@ -64,7 +64,7 @@ static int wd[MAX_DESTS];
 /* Writes change seq to SRC/SUB/lat-K.txt via tmp + rename; returns 0 or -1. */
 static int write_change(int seq)
 {
-	char path[PATH_MAX], tmp[PATH_MAX], buf[512];
+	char path[PATH_MAX], tmp[PATH_MAX + 8], buf[512];
 	int k = seq % nfiles, fd, len;
 
 	snprintf(path, sizeof(path), "%s/%s/lat-%d.txt", src, sub, k);
@@ -242,8 +242,12 @@ int main(int argc, char **argv)
 		}
 		if (issued == count && (all_arrived() || now - last > timeout))
 			break;
-		/* safety net: re-read files with a change pending for FALLBACK_US */
+		/* safety net: re-read files with a change pending for FALLBACK_US (after taking
+		 * the queued events, so that an event is never beaten by the re-read) */
 		if (now - lastcheck >= FALLBACK_US) {
+			if (read_events(ifd) < 0)
+				return perror("inotify read"), 2;
+			now = now_us();
 			lastcheck = now;
 			for (d = 0; d < ndest; d++)
 				for (i = 0; i < nfiles; i++) {
@@ -292,8 +296,7 @@ int main(int argc, char **argv)
 	if (raw)
 		fclose(raw);
 	qsort(lat, (size_t)ok, sizeof(*lat), cmp_ll);
-#define PCT(p) (ok ? lat[(int)((ok * (p) + 99) / 100) - 1 < 0 ? 0 : \
-	(int)((ok * (p) + 99) / 100) - 1] / 1000.0 : -1.0)
+#define PCT(p) (ok ? (double)lat[(ok * (p) + 99) / 100 - 1] / 1000.0 : -1.0)
 	printf("changes %d arrived %d superseded %d fallback %d p50 %.2f p95 %.2f p99 %.2f "
 		"max %.2f\n", count, ok, nsup, fallback_hits, PCT(50), PCT(95), PCT(99), PCT(100));
 	return ok == count ? 0 : 1;

@@ -5,7 +5,8 @@
 # a report is computed from those lines and nothing else.
 
 BENCH_RAW_HEADER=$(printf '%s\t' round scenario tool exit verify wall_s cpu_s tree_rss_kb \
-	client_rss_kb server_rss_kb client_cpu_s server_cpu_s nprocs sent received load1)
+	client_rss_kb server_rss_kb client_cpu_s server_cpu_s nprocs sent received load1 \
+	remote_cpu_s)
 BENCH_RAW_HEADER=${BENCH_RAW_HEADER%$'\t'}
 
 # bench_msg TEXT...: progress line on stderr
@@ -57,7 +58,7 @@ bench_parse_bytes() {
 bench_table() {
 	awk -F'\t' '
 	function fmt(v, c) {
-		if (c == 6 || c == 7) return sprintf("%.3f", v)
+		if (c == 6 || c == 7 || c == 17) return sprintf("%.3f", v)
 		if (c == 9 || c == 10) return sprintf("%.1f", v / 1024)
 		if (c == 13) return sprintf("%d", v)
 		if (v < 1024) return sprintf("%d B", v)
@@ -95,17 +96,18 @@ bench_table() {
 			next
 		}
 		okc[k]++
-		for (c = 6; c <= 15; c++) {
+		for (c = 6; c <= 17; c++) {
+			if (c == 16 || $c == "") continue
 			if ($c == "-" || $c < 0) continue
 			kk = $2 SUBSEP $3 SUBSEP c
 			val[kk, ++cnt[kk]] = $c + 0
 		}
 	}
 	END {
-		split("6 7 9 10 13 14 15", cols, " ")
+		split("6 7 9 10 13 14 15 17", cols, " ")
 		for (i = 1; i <= ns; i++) {
 			s = order[i]
-			for (ci = 1; ci <= 7; ci++) {
+			for (ci = 1; ci <= 8; ci++) {
 				c = cols[ci]
 				ca = cell(s SUBSEP "rsync" SUBSEP c, c); stat(s SUBSEP "rsync" SUBSEP c)
 				ma = N ? MED : "-"
@@ -154,46 +156,122 @@ bench_git_rev() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# SSH scenarios (pending). run.sh skips scenarios whose transport is "ssh" unless
-# bench_ssh_ready succeeds. To wire them up (tests/lib/sshd.sh provides the server):
-#   bench_ssh_ready      source tests/lib/sshd.sh and sshd_start (loopback sshd, users xroad /
-#                        xroad-slave as in the guide; exports SSHD_PORT, SSHD_USER, CLIENT_KEY,
-#                        KNOWN_HOSTS, SSH_OPTS); return 0 when SSH runs are possible. SRC must
-#                        be readable by $SSHD_USER; runs should go through sshd_as_client, and
-#                        DEST must then be writable by the client user.
-#   bench_ssh_spec PATH  print the remote form of a local PATH ($SSHD_USER@127.0.0.1:PATH)
-#   bench_ssh_rsh        print the -e/--rsh value for both tools ("ssh $SSH_OPTS -o
-#                        ConnectTimeout=5", as in the guide); wrap it with bench_relay_rsh to
-#                        count the bytes on the wire.
-#   bench_relay_rsh RSH FILE
-#                        print an --rsh value that runs RSH through a byte-counting relay and
-#                        writes "sent N bytes  received N bytes" (client's view) to FILE, which
-#                        run.sh then reads with bench_parse_bytes like any --stats output. Both
-#                        tools must use the same relay so the counts are comparable (with the
-#                        built-in libssh2 transport of xroad-replicate the relay has to sit on
-#                        the TCP path instead, e.g. a counting TCP forwarder in front of sshd).
-#   bench_ssh_stop       sshd_stop.
-# For ssh runs the server side runs under sshd, not as the client's child: rusage then sees
-# the client only (server RSS/CPU would need sampling the sshd session's processes, e.g. with
-# sshd_session_pids). Until this is done the SSH scenarios report "not run" and no numbers.
+# SSH scenarios, on top of tests/lib/sshd.sh (a private OpenSSH sshd on 127.0.0.1; users xroad
+# = the client, xroad-slave = the server account, as in the guide IG-XLB §5).
+#   bench_ssh_ready ROOT BIN   root only: sshd_start, install BIN (the binary under test) where
+#                        xroad-slave can run it (BENCH_SSH_BIN, passed as --rsync-path);
+#                        returns 0 when SSH runs are possible, else sets BENCH_SSH_NOTE
+#   bench_ssh_spec PATH  the remote form of a local PATH (xroad-slave@127.0.0.1:PATH)
+#   bench_ssh_rsh [PORT [KNOWN_HOSTS]]
+#                        the guide's -e value "ssh -o ConnectTimeout=5" plus port, key and
+#                        known_hosts of the test sshd (or of the relay in front of it)
+#   bench_as_client CMD... runs CMD as user xroad: setpriv execs, so the measured process is
+#                        the tool itself (no runuser/su parent in between)
+#   bench_relay_start DIR  starts bench/relay (compiled to DIR) in front of sshd; sets
+#                        BENCH_RELAY_PORT, BENCH_RELAY_KH (known_hosts for that port)
+#   bench_relay_stop FILE  stops it; FILE gets "sent N bytes  received N bytes  connections K"
+#   bench_sshd_cpu       CPU (s, user+sys) of every sshd session process reaped so far: the
+#                        cutime+cstime of the sshd listener, which waits for its per-connection
+#                        children, which wait for theirs (privsep, the remote rsync or serve)
+#   bench_sshd_idle      waits (<= 3 s) until the listener has no child left, i.e. the last
+#                        session's CPU has been added to bench_sshd_cpu
+#   bench_ssh_stop       sshd_stop
+BENCH_SSH_ON=0
+BENCH_RELAY_PID=
+
 bench_ssh_ready() {
-	BENCH_SSH_NOTE="SSH transport not wired into the benchmark yet"
-	BENCH_SSH_NOTE+=" (bench_ssh_* hooks in bench/lib.sh, on top of tests/lib/sshd.sh)"
-	return 1
+	local root=$1 bin=$2 rc=0
+	if [ "$(id -u)" != 0 ]; then
+		BENCH_SSH_NOTE="needs root (sshd on 127.0.0.1, users xroad and xroad-slave)"
+		return 1
+	fi
+	if [ ! -r "$root/tests/lib/sshd.sh" ]; then
+		BENCH_SSH_NOTE="tests/lib/sshd.sh is not present"
+		return 1
+	fi
+	# shellcheck source=/dev/null
+	. "$root/tests/lib/sshd.sh"
+	set +eu +o pipefail
+	sshd_start >"${BENCH_WORK_DIR:-/tmp}/sshd_start.log" 2>&1 || rc=$?
+	set -eu -o pipefail
+	if [ "$rc" != 0 ]; then
+		BENCH_SSH_NOTE="sshd_start failed: $(tail -n 2 "${BENCH_WORK_DIR:-/tmp}/sshd_start.log")"
+		return 1
+	fi
+	BENCH_SSH_ON=1
+	BENCH_SSH_BIN=$SSHD_BIN_DIR/$(basename "$bin")
+	install -m 0755 "$bin" "$BENCH_SSH_BIN"
+	return 0
 }
 
 bench_ssh_spec() {
-	bench_die "bench_ssh_spec: SSH scenarios are not implemented yet"
+	printf '%s@127.0.0.1:%s\n' "$SSHD_USER" "$1"
 }
 
 bench_ssh_rsh() {
-	bench_die "bench_ssh_rsh: SSH scenarios are not implemented yet"
+	printf 'ssh -o ConnectTimeout=5 -p %s -i %s -o UserKnownHostsFile=%s\n' \
+		"${1:-$SSHD_PORT}" "$CLIENT_KEY" "${2:-$KNOWN_HOSTS}"
 }
 
-bench_relay_rsh() {
-	bench_die "bench_relay_rsh: the byte-counting relay is not implemented yet"
+bench_as_client() {
+	setpriv --reuid="$SSHD_CLIENT_USER" --regid=xroad --init-groups \
+		env -u SSH_AUTH_SOCK HOME="$(getent passwd "$SSHD_CLIENT_USER" | cut -d: -f6)" "$@"
+}
+
+bench_relay_start() {
+	local dir=$1 i
+	if [ ! -x "$dir/relay" ] || [ "$BENCH/relay.c" -nt "$dir/relay" ]; then
+		cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$dir/relay" "$BENCH/relay.c" ||
+			bench_die "cannot compile bench/relay.c"
+	fi
+	rm -f "$dir/relay.port" "$dir/relay.out"
+	"$dir/relay" -c "$SSHD_PORT" -p "$dir/relay.port" -o "$dir/relay.out" </dev/null &
+	BENCH_RELAY_PID=$!
+	for i in $(seq 1 100); do
+		[ -s "$dir/relay.port" ] && break
+		sleep 0.02
+	done
+	BENCH_RELAY_PORT=$(cat "$dir/relay.port") || bench_die "relay did not start"
+	BENCH_RELAY_KH=$SSHD_CLIENT_DIR/known_hosts_relay
+	sed "s/^\[127\.0\.0\.1\]:$SSHD_PORT /[127.0.0.1]:$BENCH_RELAY_PORT /" "$KNOWN_HOSTS" \
+		>"$BENCH_RELAY_KH"
+	chown "$SSHD_CLIENT_USER:xroad" "$BENCH_RELAY_KH"
+	chmod 0600 "$BENCH_RELAY_KH"
+}
+
+bench_relay_stop() {
+	[ -n "$BENCH_RELAY_PID" ] || return 0
+	kill -TERM "$BENCH_RELAY_PID" 2>/dev/null || true
+	wait "$BENCH_RELAY_PID" 2>/dev/null || true
+	BENCH_RELAY_PID=
+	cp "$(dirname "$1")/relay.out" "$1" 2>/dev/null || : >"$1"
+}
+
+bench_sshd_cpu() {
+	local st
+	st=$(cat "/proc/$SSHD_PID/stat")
+	st=${st##*) }	# fields from 3 on: cutime, cstime are fields 16, 17 -> 14th, 15th here
+	# shellcheck disable=SC2086
+	set -- $st
+	awk -v u="${14}" -v s="${15}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", (u + s) / hz }'
+}
+
+bench_sshd_idle() {
+	local i c
+	for i in $(seq 1 150); do
+		c=$(cat /proc/"$SSHD_PID"/task/*/children 2>/dev/null)
+		[ -z "${c// /}" ] && return 0
+		sleep 0.02
+	done
+	return 1
 }
 
 bench_ssh_stop() {
-	:
+	[ -z "$BENCH_RELAY_PID" ] || kill -TERM "$BENCH_RELAY_PID" 2>/dev/null || true
+	if [ "$BENCH_SSH_ON" = 1 ]; then
+		set +eu
+		sshd_stop
+		set -eu
+		BENCH_SSH_ON=0
+	fi
 }

@@ -1,18 +1,21 @@
 # bench/plot.gp - ratio bars for a benchmark report (gnuplot 5).
 #
 #   gnuplot -e "datafile='R.dat'; outfile='R.png'; plottitle='...'" bench/plot.gp
-#   optional: -e "latencyfile='L.dat'"  (watch mode, not measured yet)
+#   optional: -e "latencyfile='L.dat'; nlat=N"  (watch mode latency CDF)
 #
 # datafile: one line per scenario, whitespace-separated, "#" comments:
 #   SCENARIO  WALL_RATIO  CPU_RATIO      (ours/rsync, median/median; "-" when not available)
-# latencyfile (slot for --watch mode): one change-to-applied latency in milliseconds per line
-#   and tool, "TOOL MS". When the variable is unset or the file is empty, only the ratio panel
+# latencyfile (--watch mode, written by bench/watch.sh): nlat blocks separated by two blank
+#   lines, each a header line "\"LABEL\" \"fraction\"" then "MS FRACTION" sorted by MS: the
+#   empirical CDF of the change-to-applied latency per configuration (number of secondaries,
+#   rsync+inotifywait). When the variable is unset or the file is empty, only the ratio panel
 #   is drawn; nothing is invented for it.
 
 if (!exists("datafile")) datafile = 'ratios.dat'
 if (!exists("outfile")) outfile = 'ratios.png'
 if (!exists("plottitle")) plottitle = 'ours / rsync (median / median)'
 if (!exists("latencyfile")) latencyfile = ''
+if (!exists("nlat")) nlat = 0
 
 have_latency = 0
 if (strlen(latencyfile) > 0) {
@@ -45,12 +48,18 @@ plot datafile using 2:xtic(1) title 'wall time' linecolor rgb '#3b75af', \
 
 if (have_latency) {
 	unset arrow 1
-	set title 'watch mode: change-to-applied latency'
-	set style data boxplot
-	set style boxplot outliers pointtype 7
-	set ylabel 'latency (ms)'
-	set xtics norotate
-	set yrange [0:*]
-	plot latencyfile using (1):2:(0.5):1 notitle
+	unset bmargin
+	set title 'watch mode: change on the primary -> on every secondary (CDF)'
+	set style data steps
+	set logscale x 10
+	set xrange [*:*]
+	set yrange [0:1.02]
+	set xlabel 'latency (ms, log scale)'
+	set ylabel 'fraction of changes'
+	set xtics norotate autofreq
+	set key bottom right
+	set grid xtics ytics
+	plot for [i=0:nlat-1] latencyfile index i using 1:2 with steps linewidth 2 \
+		title columnheader(1)
 	unset multiplot
 }

@@ -16,7 +16,9 @@
 #                 XR_CMD=rsync validates the harness (all ratios should be ~1.0)
 #   BENCH_WORK    work directory (default bench/work, gitignored)
 #   BENCH_SEED    seed of the generated trees (default 1)
-#   BENCH_XROAD_REPEAT  rsync/XR_CMD pairs per round for the X-Road scenarios (default 3)
+#   BENCH_XROAD_REPEAT  rsync/XR_CMD pairs per round for the X-Road scenarios (default 3;
+#                 over SSH: quick 2, full 3)
+#   BENCH_WATCH=0 skip the --watch scenarios (latency, stream, idle CPU)
 #   BENCH_RESULTS where reports go (default bench/results)
 #   BENCH_XROAD_LIB    the X-Road tree library (default tests/lib/xroad_tree.sh)
 #   BENCH_XROAD_LOG=0  do not pass --log-file to the X-Road scenarios (then no byte counts:
@@ -62,6 +64,7 @@ else
 fi
 SEED=${BENCH_SEED:-1}
 XROAD_REPEAT=${BENCH_XROAD_REPEAT:-3}
+if [ "$MODE" = quick ]; then SSH_REPEAT=${BENCH_XROAD_REPEAT:-2}; else SSH_REPEAT=$XROAD_REPEAT; fi
 XR_CMD=${XR_CMD:-build/xroad-replicate pull}
 read -r -a XR <<<"$XR_CMD"
 WORK=${BENCH_WORK:-$BENCH/work}
@@ -87,8 +90,11 @@ large-initial      large local base    empty  initial sync into an empty directo
 large-nochange     large local base    base   no change
 large-touch        large local touched base   1 % of the files rewritten (whole content)
 large-bigrw        large local bigrw   base   1 MiB rewritten in the middle of big.bin
-xroad-ssh-nochange xroad ssh   base    base   no change, pulled over SSH
-xroad-ssh-newkey   xroad ssh   newkey  base   new key, pulled over SSH
+xroad-ssh-initial  xroad ssh   base    empty  initial sync into an empty directory, over SSH
+xroad-ssh-nochange xroad ssh   base    base   no change, pulled over SSH (the every-minute case)
+xroad-ssh-resave   xroad ssh   resave  base   keyconf.xml re-saved (same content), over SSH
+xroad-ssh-edit     xroad ssh   edit    base   keyconf.xml edited, pulled over SSH
+xroad-ssh-newkey   xroad ssh   newkey  base   new key (.p12 + keyconf.xml), pulled over SSH
 large-ssh-touch    large ssh   touched base   1 % of the files rewritten, pulled over SSH
 large-ssh-bigrw    large ssh   bigrw   base   1 MiB rewritten in big.bin, pulled over SSH
 EOF
@@ -138,8 +144,13 @@ else
 fi
 SSH_OK=0
 BENCH_SSH_NOTE=
-if grep -q ' ssh ' <<<"$SCENARIOS" && bench_ssh_ready; then
+BENCH_WORK_DIR=$WORK
+trap 'bench_ssh_stop' EXIT
+if grep -q ' ssh ' <<<"$SCENARIOS" && bench_ssh_ready "$ROOT" "$(command -v "${XR[0]}")"; then
 	SSH_OK=1
+	trap 'bench_ssh_stop' EXIT	# sshd.sh chained its own trap; keep ours (it calls sshd_stop)
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 fi
 
 # parse the table once: S_TREE[NAME] S_TRANSPORT S_SRC S_DEST S_DESC; select ACTIVE (to run)
@@ -161,11 +172,15 @@ while read -r name tree transport src dest desc; do
 		SKIPPED+=("$name|$XROAD_NOTE")
 	elif [ "$transport" = ssh ] && [ "$SSH_OK" != 1 ]; then
 		SKIPPED+=("$name|${BENCH_SSH_NOTE:-SSH not available}")
+	elif [ "$transport" = ssh ] && [ "$tree" = large ] && [ "$MODE" = quick ] && [ -z "$ONLY" ]
+	then
+		SKIPPED+=("$name|full mode only (keeps --quick within a few minutes)")
 	else
 		ACTIVE+=("$name")
 	fi
 done <<<"$SCENARIOS"
-[ ${#ACTIVE[@]} -gt 0 ] || bench_die "no scenario to run: $(printf '%s; ' "${SKIPPED[@]}")"
+[ ${#ACTIVE[@]} -gt 0 ] || { [ -n "$ONLY" ] && grep -qE -- "$ONLY" <<<watch; } ||
+	bench_die "no scenario to run: $(printf '%s; ' "${SKIPPED[@]}")"
 
 uses_tree() {
 	local s
@@ -234,8 +249,21 @@ make_xroad() {
 	tree_stamp "$XROAD_LIB" >"$XROAD_T/.complete"
 }
 
+WATCH_ON=0
+if [ "${BENCH_WATCH:-1}" != 0 ] && { [ -z "$ONLY" ] || grep -qE -- "$ONLY" <<<watch; }; then
+	if [ "$SSH_OK" != 1 ]; then
+		SKIPPED+=("watch|${BENCH_SSH_NOTE:-SSH not available}")
+	elif [ -n "$XROAD_NOTE" ]; then
+		SKIPPED+=("watch|$XROAD_NOTE")
+	elif ! command -v setpriv >/dev/null; then
+		SKIPPED+=("watch|setpriv not installed")
+	else
+		WATCH_ON=1
+	fi
+fi
+
 uses_tree large && make_large
-uses_tree xroad && make_xroad
+{ uses_tree xroad || [ "$WATCH_ON" = 1 ]; } && make_xroad
 
 tree_dir() {
 	if [ "$1" = large ]; then echo "$LARGE_T"; else echo "$XROAD_T"; fi
@@ -251,6 +279,12 @@ tree_desc() {
 # One measured run
 
 DEST=$WORK/dest
+LOGDIR=$WORK/log	# --log-file of the X-Road runs; writable by user xroad for SSH runs
+mkdir -p "$LOGDIR"
+[ "$SSH_OK" = 1 ] && chown xroad:xroad "$LOGDIR"
+RELAY_TSV=$WORK/run/relay.tsv
+printf 'scenario\ttool\texit\tverify\trelay_sent\trelay_received\tconnections\tself_sent\tself_received\n' \
+	>"$RELAY_TSV"
 declare -A HUNG	# "SCENARIO|TOOL" that hit --timeout: not run again
 declare -A RU	# the last run's rusage figures (bench_read_ru)
 RUN=$WORK/run
@@ -267,50 +301,81 @@ restore_dest() {
 	base) cp -a "$(tree_dir "$1")/base" "$DEST" ;;
 	*) bench_die "unknown DEST state $2" ;;
 	esac
+	# over SSH the client runs as user xroad and must own what it writes
+	if [ "${3:-local}" = ssh ]; then
+		if [ "$1" = xroad ]; then chown xroad:xroad "$DEST"; else chown -R xroad:xroad "$DEST"; fi
+	fi
 }
 
 # tool_cmd TOOL TREE: fill CMD with the command line of TOOL (rsync | ours) for TREE, without
 # SRC and DEST
 tool_cmd() {
-	local opts
+	local opts pre=() rsh=()
 	if [ "$2" = xroad ]; then
 		opts=("${XROAD_OPTS[@]}")
-		[ "${BENCH_XROAD_LOG:-1}" = 0 ] || opts+=("--log-file=$RUN/tool.log")
+		[ "${BENCH_XROAD_LOG:-1}" = 0 ] || opts+=("--log-file=$LOGDIR/tool.log")
 	else
 		opts=("${LARGE_OPTS[@]}")
 	fi
+	if [ "${3:-local}" = ssh ]; then
+		# as user xroad, the guide's -e (test sshd's port, key, known_hosts; or the relay's)
+		pre=(setpriv --reuid=xroad --regid=xroad --init-groups env -u SSH_AUTH_SOCK
+			HOME="$(getent passwd xroad | cut -d: -f6)")
+		rsh=(-e "$(bench_ssh_rsh "${4:-$SSHD_PORT}" "${5:-$KNOWN_HOSTS}")")
+	fi
 	if [ "$1" = rsync ]; then
-		CMD=(rsync "${opts[@]}")
+		CMD=("${pre[@]}" rsync "${rsh[@]}" "${opts[@]}")
 	else
-		CMD=("${XR[@]}" "${opts[@]}")
+		CMD=("${pre[@]}" "${XR[@]}" "${rsh[@]}")
+		[ "${3:-local}" = ssh ] && CMD+=("--rsync-path=$BENCH_SSH_BIN")
+		CMD+=("${opts[@]}")
 	fi
 }
 
-# measure ROUND SCENARIO TOOL [warmup]: run TOOL once for SCENARIO, append a line to $RAW
-# (unless warmup). Returns 0 when the run succeeded and DEST verified.
+# measure ROUND SCENARIO TOOL [warmup|relay]: run TOOL once for SCENARIO, append a line to $RAW
+# (not for warmup; relay: through bench/relay, one line to $RELAY_TSV instead). Returns 0 when
+# the run succeeded and DEST verified.
 measure() {
 	local round=$1 scen=$2 tool=$3 warm=${4:-}
-	local tree transport src dest sdir rc verify sent recv load
+	local tree transport src dest sdir rc verify sent recv load srcspec cpu0 rcpu=-
 	tree=${S_TREE[$scen]}
 	transport=${S_TRANSPORT[$scen]}
 	src=${S_SRC[$scen]}
 	dest=${S_DEST[$scen]}
 	sdir=$(tree_dir "$tree")/$src
-	[ "$transport" = local ] || bench_die "$scen: transport $transport not implemented"
 	if [ -n "${HUNG[$scen|$tool]:-}" ]; then	# it hung before: do not wait again
 		[ -n "$warm" ] || printf '%s\t%s\t%s\ttimeout\tskipped%s\n' "$round" "$scen" "$tool" \
-			"$(printf '\t-%.0s' {6..16})" >>"$RAW"
+			"$(printf '\t-%.0s' {6..17})" >>"$RAW"
 		return 1
 	fi
-	tool_cmd "$tool" "$tree"
+	srcspec=$sdir/
+	if [ "$warm" = relay ]; then
+		bench_relay_start "$RUN"
+		tool_cmd "$tool" "$tree" ssh "$BENCH_RELAY_PORT" "$BENCH_RELAY_KH"
+	else
+		tool_cmd "$tool" "$tree" "$transport"
+	fi
+	[ "$transport" = ssh ] && srcspec=$(bench_ssh_spec "$sdir/")
 
-	restore_dest "$tree" "$dest"
-	rm -f -- "$RUN/ru" "$RUN/out" "$RUN/err" "$RUN/tool.log" "$RUN/verify"
+	restore_dest "$tree" "$dest" "$transport"
+	rm -f -- "$RUN/ru" "$RUN/out" "$RUN/err" "$LOGDIR/tool.log" "$RUN/verify"
 	sync	# flush the restore's dirty pages; caches stay warm for both tools
 	read -r load _ </proc/loadavg
+	if [ "$transport" = ssh ]; then
+		bench_sshd_idle || true
+		cpu0=$(bench_sshd_cpu)
+	fi
 	rc=0
-	"$RUSAGE" -t "$TIMEOUT" -o "$RUN/ru" -- "${CMD[@]}" "$sdir/" "$DEST/" \
+	"$RUSAGE" -t "$TIMEOUT" -o "$RUN/ru" -- "${CMD[@]}" "$srcspec" "$DEST/" \
 		>"$RUN/out" 2>"$RUN/err" </dev/null || rc=$?
+	if [ "$transport" = ssh ]; then
+		# the session's processes are reaped by the sshd listener shortly after the client
+		# exits; their CPU then shows in the listener's cutime+cstime
+		if bench_sshd_idle; then
+			rcpu=$(awk -v a="$cpu0" -v b="$(bench_sshd_cpu)" 'BEGIN { printf "%.3f", b - a }')
+		fi
+	fi
+	[ "$warm" = relay ] && bench_relay_stop "$RUN/relay.line"
 	[ -s "$RUN/ru" ] || bench_die "$scen/$tool: rusage produced no output: $(tail -n 3 "$RUN/err")"
 	bench_read_ru "$RUN/ru"
 	if [ "${RU[timed_out]:-0}" = 1 ]; then
@@ -321,6 +386,11 @@ measure() {
 	if [ "$rc" = 0 ] && [ "$VERIFY" = 1 ]; then
 		local filt=()
 		[ "$tree" = xroad ] && filt=("${XROAD_FILTERS[@]}")
+		# xroad-replicate's own state directory in DEST (include/xr/commit.h: lock, stage/,
+		# journal; "never listed, sent or deleted") is not part of the replicated tree
+		filt+=(--exclude=/.xroad-replicate/)
+		# a client running as xroad cannot give files another owner (rsync as non-root)
+		[ "$transport" = ssh ] && [ "$tree" = large ] && filt+=(--no-owner --no-group)
 		# content (-c) and metadata (-a) of every file, extra files (--delete)
 		if rsync -anic --delete "${filt[@]}" "$sdir/" "$DEST/" >"$RUN/verify" 2>&1 &&
 			[ ! -s "$RUN/verify" ]; then
@@ -332,7 +402,7 @@ measure() {
 		verify=ok	# --no-verify: trusted
 	fi
 	if [ "$tree" = xroad ]; then
-		read -r sent recv <<<"$(bench_parse_bytes "$RUN/tool.log")"
+		read -r sent recv <<<"$(bench_parse_bytes "$LOGDIR/tool.log")"
 	else
 		read -r sent recv <<<"$(bench_parse_bytes "$RUN/out")"
 	fi
@@ -345,13 +415,20 @@ measure() {
 			"(details in $keep): $(head -c 300 "$RUN/err" | tr '\n' ' ')" \
 			"$(head -n 3 "$RUN/verify" 2>/dev/null | tr '\n' ' ')"
 	fi
-	if [ -z "$warm" ]; then
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	if [ "$warm" = relay ]; then
+		local rl rs rr rn
+		rl=$(cat "$RUN/relay.line" 2>/dev/null || true)
+		read -r rs rr <<<"$(bench_parse_bytes "$RUN/relay.line")"
+		rn=${rl##*connections }
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$tool" "$rc" "$verify" \
+			"$rs" "$rr" "${rn:--}" "$sent" "$recv" >>"$RELAY_TSV"
+	elif [ -z "$warm" ]; then
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 			"$round" "$scen" "$tool" "$rc" "$verify" \
 			"${RU[wall_s]:--}" "${RU[cpu_s]:--}" "${RU[tree_rss_kb]:--}" \
 			"${RU[client_rss_kb]:--}" "${RU[server_rss_kb]:--}" "${RU[client_cpu_s]:--}" \
 			"${RU[server_cpu_s]:--}" "${RU[nprocs]:--}" \
-			"$sent" "$recv" "$load" >>"$RAW"
+			"$sent" "$recv" "$load" "$rcpu" >>"$RAW"
 	fi
 	[ "$rc" = 0 ] && [ "$verify" = ok ]
 }
@@ -362,17 +439,18 @@ measure() {
 
 for tree in large xroad; do
 	uses_tree "$tree" || continue
-	ws=
-	for s in "${!S_TREE[@]}"; do
-		if [ "${S_TREE[$s]}" = "$tree" ] && [ "${S_TRANSPORT[$s]}" = local ] &&
-			[ "${S_DEST[$s]}" = empty ]; then
-			ws=$s
-		fi
-	done
-	[ -n "$ws" ] || continue
-	for tool in rsync ours; do
-		bench_msg "warm-up: $ws/$tool"
-		measure 0 "$ws" "$tool" warmup || true
+	for tr in local ssh; do
+		ws=
+		for s in "${ACTIVE[@]}"; do
+			if [ "${S_TREE[$s]}" = "$tree" ] && [ "${S_TRANSPORT[$s]}" = "$tr" ]; then
+				[ -z "$ws" ] || [ "${S_DEST[$s]}" = empty ] && ws=$s
+			fi
+		done
+		[ -n "$ws" ] || continue
+		for tool in rsync ours; do
+			bench_msg "warm-up: $ws/$tool"
+			measure 0 "$ws" "$tool" warmup || true
+		done
 	done
 done
 
@@ -385,6 +463,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for scen in "${ACTIVE[@]}"; do
 		reps=1
 		[ "${S_TREE[$scen]}" = xroad ] && reps=$XROAD_REPEAT
+		[ "${S_TREE[$scen]}" = xroad ] && [ "${S_TRANSPORT[$scen]}" = ssh ] && reps=$SSH_REPEAT
 		for ((k = 1; k <= reps; k++)); do
 			# pair number p across the whole run decides who goes first
 			if (((r * reps + k) % 2)); then order=(ours rsync); else order=(rsync ours); fi
@@ -398,6 +477,22 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	bench_msg "round $r/$ROUNDS done ($(( $(date +%s) - T_START )) s elapsed)"
 done
 
+# SSH-level bytes: once per SSH scenario and tool, through the byte-counting relay (bench/relay.c)
+# in front of sshd; not timed (the relay adds a hop), only the bytes are kept.
+for scen in "${ACTIVE[@]}"; do
+	[ "${S_TRANSPORT[$scen]}" = ssh ] || continue
+	for tool in rsync ours; do
+		measure relay "$scen" "$tool" relay || true
+	done
+done
+
+# --watch: latency to 1/2/8 secondaries, rsync+inotifywait, 100/s stream, idle CPU
+if [ "$WATCH_ON" = 1 ]; then
+	# shellcheck source=bench/watch.sh
+	. "$BENCH/watch.sh"
+	watch_run
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Report
 
@@ -407,6 +502,8 @@ MD=$RESULTS/$BASE.md
 PNG=$RESULTS/$BASE.png
 DAT=$RUN/ratios.dat
 cp "$RAW" "$RESULTS/$BASE.tsv"
+[ "$WATCH_ON" = 1 ] && [ -s "$RUN/latency-raw.tsv" ] && cp "$RUN/latency-raw.tsv" "$RESULTS/$BASE-latency.tsv"
+[ -s "$RELAY_TSV" ] && cp "$RELAY_TSV" "$RESULTS/$BASE-relay.tsv"
 XR_NAME=$(basename "${XR[0]}")
 [ "$XR_NAME" = rsync ] && XR_NAME="rsync (as XR_CMD)"
 
@@ -433,6 +530,73 @@ medcell() {
 	local v
 	if [ "$3" = rsync ]; then v=${CELL_A["$1|$2"]:--}; else v=${CELL_B["$1|$2"]:--}; fi
 	printf '%s' "${v%% \[*}"
+}
+
+# target SCEN COL LIMIT LABEL: a targets row from a ratio
+target() {
+	local r=${RATIO["$1|$2"]:--} v
+	if [ "$r" = - ]; then
+		v="not measured"
+	elif awk -v r="$r" -v l="$3" 'BEGIN { exit !(r <= l) }'; then
+		v=met
+	else
+		v="**missed**"
+	fi
+	printf '| %s | %s | ≤ %s | %s |\n' "$4" "$r" "$3" "$v"
+}
+
+# tval VALUE LIMIT LABEL UNIT: a targets row from an absolute value
+tval() {
+	local v
+	if [ "$1" = - ] || [ -z "$1" ]; then
+		v="not measured"
+	elif awk -v r="$1" -v l="$2" 'BEGIN { exit !(r <= l) }'; then
+		v=met
+	else
+		v="**missed**"
+	fi
+	printf '| %s | %s %s | ≤ %s %s | %s |\n' "$3" "${1:--}" "$4" "$2" "$4" "$v"
+}
+
+bench_targets() {
+	local s rb
+	printf '\n## Targets (issue "Benchmark harness")\n\n'
+	printf '| target | measured | limit | verdict |\n|---|---:|---:|---|\n'
+	for s in large-initial large-nochange large-touch; do
+		target "$s" 6 1.00 "$s: wall ratio"
+		target "$s" 9 1.00 "$s: peak RSS client ratio"
+		target "$s" 10 1.00 "$s: peak RSS server ratio"
+	done
+	target xroad-ssh-nochange 6 0.60 "SSH no-change pull: wall ratio"
+	target xroad-ssh-nochange 7 0.50 "SSH no-change pull: client CPU ratio"
+	target xroad-ssh-edit 14 1.00 "SSH keyconf edit: bytes sent ratio (self-reported)"
+	target xroad-ssh-edit 15 1.00 "SSH keyconf edit: bytes received ratio (self-reported)"
+	rb=$(awk -F'\t' '$2 == "xroad-ssh-edit" && $4 == 0 && $5 == "ok" && $14 != "-" {
+			v[$3, ++n[$3]] = $14 + $15 }
+		function med(t,  i, j, k, x, a) { k = n[t]; for (i = 1; i <= k; i++) a[i] = v[t, i]
+			for (i = 2; i <= k; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--)
+				a[j + 1] = a[j]; a[j + 1] = x }
+			return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+		END { if (n["rsync"] && n["ours"]) printf "%.2f", med("ours") / med("rsync"); else print "-" }' \
+		"$RAW")
+	tval "$rb" 1.00 "SSH keyconf edit: bytes sent+received ratio (self-reported, medians)" ""
+	rb=$(awk -F'\t' '$1 == "xroad-ssh-edit" { t[$2] = $5 + $6 }
+		END { if (t["rsync"] > 0 && ("ours" in t)) printf "%.2f", t["ours"] / t["rsync"]; else print "-" }' \
+		"$RELAY_TSV")
+	tval "$rb" 1.00 "SSH keyconf edit: SSH-level bytes ratio (relay)" ""
+	if [ "$WATCH_ON" = 1 ]; then
+		tval "${WATCH_STAT[ours, 2 sec.|p50]:--}" 20 "watch, 2 secondaries: p50" ms
+		tval "${WATCH_STAT[ours, 2 sec.|p99]:--}" 100 "watch, 2 secondaries: p99" ms
+		tval "${WATCH_STAT[stream 100/s, 2 sec.|p99]:--}" 250 "stream 100/s: p99" ms
+		printf '| stream 100/s: every change applied, final trees equal | %s of %s; %s | all | %s |\n' \
+			"${WATCH_STAT[stream 100/s, 2 sec.|ok]:--}" "${WATCH_STAT[stream 100/s, 2 sec.|n]:--}" \
+			"${WATCH_STAT[stream|verify]:-not run}" \
+			"$([ "${WATCH_STAT[stream 100/s, 2 sec.|ok]:-x}" = "${WATCH_STAT[stream 100/s, 2 sec.|n]:-y}" ] &&
+				[ "${WATCH_STAT[stream|verify]:-}" = ok ] && echo met || echo '**missed**')"
+		tval "$WATCH_IDLE_CPU" 0.05 "idle watcher CPU over ${WATCH_IDLE_SECS:-?} s (all processes)" s
+	fi
+	printf '\nRatios are median(ours) / median(rsync) from the tables above; the machine load '
+	printf 'is in the header (wall-time ratios under load are noisy).\n'
 }
 
 RSYNC_VER=$(rsync --version 2>&1 | sed -n 1p | tr -s ' ')
@@ -513,13 +677,53 @@ EOF
 			"${RUNS["$scen|ours"]:-0/0 ok}"
 		printf '| metric | rsync | %s | ratio |\n|---|---:|---:|---:|\n' "$XR_NAME"
 		row "$scen" 6 'wall (s)'
-		row "$scen" 7 'CPU user+sys, tree (s)'
-		row "$scen" 9 'peak RSS client (MiB)'
-		row "$scen" 10 'peak RSS server, max (MiB)'
+		if [ "${S_TRANSPORT[$scen]}" = ssh ]; then
+			row "$scen" 7 'client CPU user+sys, tree incl. ssh (s)'
+			row "$scen" 17 'server CPU, sshd session tree (s)'
+			row "$scen" 9 'peak RSS client (MiB)'
+			row "$scen" 10 'peak RSS forked by client, max (MiB)'
+		else
+			row "$scen" 7 'CPU user+sys, tree (s)'
+			row "$scen" 9 'peak RSS client (MiB)'
+			row "$scen" 10 'peak RSS server, max (MiB)'
+		fi
 		row "$scen" 13 'processes'
-		row "$scen" 14 'bytes sent'
-		row "$scen" 15 'bytes received'
+		row "$scen" 14 'bytes sent (self-reported)'
+		row "$scen" 15 'bytes received (self-reported)'
+		if [ "${S_TRANSPORT[$scen]}" = ssh ]; then
+			awk -F'\t' -v s="$scen" '$1 == s { v[$2] = $5 + $6; e[$2] = $3 "/" $4 }
+				END { r = "-"
+					if (("rsync" in v) && ("ours" in v) && v["rsync"] > 0)
+						r = sprintf("%.2f", v["ours"] / v["rsync"])
+				printf "| SSH-level bytes, both ways (relay, 1 run) | %s | %s | %s |\n",
+					("rsync" in v) ? v["rsync"] " B" : "-", ("ours" in v) ? v["ours"] " B" : "-", r }' \
+				"$RELAY_TSV"
+		fi
 	done
+	if grep -q . <(awk 'NR > 1' "$RELAY_TSV"); then
+		printf '\n## Bytes on the wire over SSH: self-reported vs counted by a TCP relay\n\n'
+		printf 'One extra run per SSH scenario and tool (not timed) through `bench/relay.c`, a '
+		printf 'byte-counting TCP relay on 127.0.0.1 in front of sshd: both tools connect to the '
+		printf 'relay (-e ... -p RELAYPORT, known_hosts entry for that port), so these are SSH-level '
+		printf 'bytes (encryption, key exchange, MACs, padding) of the same kind for both, '
+		printf 'independent of what either tool reports. "self" = the tool'"'"'s own "sent/received" '
+		printf '(its --log-file line: payload of its protocol, before encryption).\n\n'
+		printf '| scenario | tool | exit/verify | relay: client→server | relay: server→client | relay total | self: sent | self: received | ours/rsync (relay total) |\n'
+		printf '|---|---|---|---:|---:|---:|---:|---:|---:|\n'
+		awk -F'\t' 'NR > 1 { t[$1, $2] = $5 + $6; line[++n] = $0 }
+			END { for (i = 1; i <= n; i++) { split(line[i], f, "\t")
+				r = (f[2] == "ours" && t[f[1], "rsync"] > 0) ? sprintf("%.2f", t[f[1], "ours"] / t[f[1], "rsync"]) : ""
+				printf "| %s | %s | %s/%s | %s | %s | %d | %s | %s | %s |\n", f[1], f[2], f[3], f[4],
+					f[5], f[6], f[5] + f[6], f[8], f[9], r } }' "$RELAY_TSV"
+		printf '\nServer CPU of SSH runs: the growth of the sshd listener'"'"'s cutime+cstime '
+		printf '(/proc/SSHD_PID/stat) over the run, read once its session child was reaped: '
+		printf 'sshd'"'"'s per-connection processes (crypto, privilege separation) plus the remote '
+		printf 'rsync or `xroad-replicate serve`, as each level waits for its children. Client CPU '
+		printf 'includes the ssh child of rsync (wait4 rusage of the whole client tree); ours has '
+		printf 'no child (built-in libssh2).\n'
+	fi
+	[ "$WATCH_ON" = 1 ] && [ -s "$RUN/watch.md" ] && sed "s/@BASE@/$BASE/g" "$RUN/watch.md"
+	bench_targets
 	if [ ${#SKIPPED[@]} -gt 0 ]; then
 		printf '\n## Not run\n\n'
 		for s in "${SKIPPED[@]}"; do
@@ -538,7 +742,12 @@ elif ! awk '$2 != "-" { found = 1 } END { exit !found }' "$DAT"; then
 	bench_msg "no plot: no scenario has results for both tools"
 else
 	title="$XR_NAME / rsync, median/median ($MODE, $ROUNDS rounds)"
-	if gnuplot -e "datafile='$DAT'; outfile='$PNG'; plottitle='$title'" "$BENCH/plot.gp"; then
+	latlabels=
+	[ "$WATCH_ON" = 1 ] && [ -s "$RUN/latency.labels" ] &&
+		latlabels=$(wc -l <"$RUN/latency.labels")
+	if gnuplot -e "datafile='$DAT'; outfile='$PNG'; plottitle='$title'" \
+		-e "latencyfile='$([ -n "$latlabels" ] && echo "$RUN/latency.dat")'; nlat=${latlabels:-0}" \
+		"$BENCH/plot.gp"; then
 		cp "$PNG" "$RESULTS/latest.png"
 		plotted=1
 	else

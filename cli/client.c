@@ -334,6 +334,7 @@ static int client_pull(const struct xr_opts *o)
 /* push SRC DEST...: this process sends, to every DEST in parallel. */
 static int client_push(const struct xr_opts *o)
 {
+	bool forwarded = false;
 	struct xr_location src = {0};
 	struct xr_location *dst;
 	pid_t *pids;
@@ -362,6 +363,8 @@ static int client_push(const struct xr_opts *o)
 		goto out;
 	}
 	fflush(NULL);
+	if (o->watch)
+		xr_watch_signals();	/* the parent forwards SIGTERM/SIGINT to every peer */
 	for (i = 1; i < o->nargs; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
@@ -379,8 +382,14 @@ static int client_push(const struct xr_opts *o)
 	for (i = 1; i < o->nargs; i++) {
 		if (pids[i] <= 0)
 			continue;
-		while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
-			;
+		while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR) {
+			if (xr_watch_stopping() && !forwarded) {
+				for (int k = 1; k < o->nargs; k++)
+					if (pids[k] > 0)
+						kill(pids[k], SIGTERM);
+				forwarded = true;
+			}
+		}
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 			xr_error("push to %s failed with exit code %d", o->args[i],
 				 WEXITSTATUS(status));
@@ -390,7 +399,7 @@ static int client_push(const struct xr_opts *o)
 			first = 20;
 		}
 	}
-	if (rc == 0 && first)
+	if (rc == 0 && first && !forwarded)
 		rc = -first;
 out:
 	for (i = 1; dst && i < o->nargs; i++)

@@ -47,6 +47,10 @@ struct str_set {
 	size_t cap, n;
 };
 
+/* A batch waits at most this long for files still open for writing. */
+#define WRITER_HOLD_MS 2000u
+#define WRITERS_MAX 1024u
+
 struct xr_watch {
 	int ifd, rootfd, root_wd;
 	char *root; /* the path given to xr_watch_open, for messages */
@@ -57,6 +61,9 @@ struct xr_watch {
 	struct wd_map wds;
 	unsigned gen;
 	struct str_set pending;
+	/* files written now (created or modified, not yet closed): the batch waits */
+	char **writing;
+	size_t nwriting;
 	bool rescan, active, warned_nospc;
 	uint64_t now, first_ns, last_ns;
 	/* a directory's IN_MOVED_FROM still waiting for its IN_MOVED_TO */
@@ -280,6 +287,56 @@ static void batch_add(struct xr_watch *w, const char *path)
 		return;
 	if (set_add(&w->pending, path) < 0 || w->pending.n > w->max_paths)
 		batch_rescan(w);
+}
+
+/*
+ * Files being written: a new file is reported on IN_CREATE but its content
+ * is complete only at IN_CLOSE_WRITE (the signer writes .p12 files in
+ * place), so a batch is held while any is open, at most WRITER_HOLD_MS.
+ */
+static void writing_del(struct xr_watch *w, const char *path)
+{
+	for (size_t i = 0; i < w->nwriting; i++) {
+		if (strcmp(w->writing[i], path) == 0) {
+			free(w->writing[i]);
+			w->writing[i] = w->writing[--w->nwriting];
+			return;
+		}
+	}
+}
+
+static void writing_add(struct xr_watch *w, const char *path)
+{
+	char **v;
+
+	for (size_t i = 0; i < w->nwriting; i++)
+		if (strcmp(w->writing[i], path) == 0)
+			return;
+	if (w->nwriting >= WRITERS_MAX)
+		return;	/* beyond this many the hold's cap decides */
+	v = realloc(w->writing, (w->nwriting + 1) * sizeof(*v));
+	if (v == NULL)
+		return;
+	w->writing = v;
+	if ((v[w->nwriting] = strdup(path)) != NULL)
+		w->nwriting++;
+}
+
+/* True if rel (beneath the root, not followed) is a regular file: only those get written. */
+static bool is_regular(const struct xr_watch *w, const char *rel)
+{
+	struct stat st;
+
+	return fstatat(w->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+static void writing_clear(struct xr_watch *w)
+{
+	for (size_t i = 0; i < w->nwriting; i++)
+		free(w->writing[i]);
+	free(w->writing);
+	w->writing = NULL;
+	w->nwriting = 0;
 }
 
 /* ---- watches ------------------------------------------------------------ */
@@ -618,6 +675,7 @@ static void on_event(struct xr_watch *w, const struct inotify_event *ev)
 	size_t i, dlen, nlen;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
+		writing_clear(w);	/* their closes may be among the lost events */
 		resync(w);
 		return;
 	}
@@ -657,6 +715,11 @@ static void on_event(struct xr_watch *w, const struct inotify_event *ev)
 	/* s may move from here on: the map can change below */
 	is_dir = (ev->mask & IN_ISDIR) != 0;
 	excluded = xr_filters_excluded(w->filters, w->scratch, is_dir, XR_SIDE_SENDER);
+	if (ev->mask & (IN_MOVED_FROM | IN_DELETE | IN_CLOSE_WRITE))
+		writing_del(w, w->scratch);
+	else if (!is_dir && !excluded && (ev->mask & (IN_CREATE | IN_MODIFY)) &&
+		 is_regular(w, w->scratch))
+		writing_add(w, w->scratch);
 	if (ev->mask & IN_MOVED_FROM) {
 		on_moved_from(w, ev->cookie, is_dir, excluded);
 		return;
@@ -743,6 +806,7 @@ void xr_watch_close(struct xr_watch *w)
 	if (w->rootfd >= 0)
 		close(w->rootfd);
 	wd_free(&w->wds);
+	writing_clear(w);
 	set_clear(&w->pending);
 	free(w->move_from);
 	free(w->skip_name);
@@ -796,6 +860,9 @@ int xr_watch_due_ms(const struct xr_watch *w)
 	due = w->last_ns + w->quiet_ms * NS_PER_MS;
 	if (due > w->first_ns + w->max_delay_ms * NS_PER_MS)
 		due = w->first_ns + w->max_delay_ms * NS_PER_MS;
+	/* a file still open for writing holds the batch (its close is an event) */
+	if (w->nwriting > 0 && due < w->first_ns + WRITER_HOLD_MS * NS_PER_MS)
+		due = w->first_ns + WRITER_HOLD_MS * NS_PER_MS;
 	now = now_ns();
 	if (due <= now)
 		return 0;

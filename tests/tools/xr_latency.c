@@ -60,7 +60,7 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Makes change seq on the primary; returns 0 or -1 (with a message). */
+/* Writes content to src/name (in place, or tmp + rename); returns 0 or -1 (with a message). */
 static int make_change(const char *src, const char *name, int inplace, const char *content)
 {
 	char path[4096], tmp[4200];
@@ -104,6 +104,7 @@ static int holds(const char *path, const char *content)
 	return strcmp(buf, content) == 0;
 }
 
+/* qsort comparator for long long; returns <0, 0 or >0. */
 static int cmp_ll(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -144,11 +145,20 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "n:g:t:m:")) != -1) {
 		switch (opt) {
-		case 'n': count = atoi(optarg); break;
-		case 'g': gap_ms = atoi(optarg); break;
-		case 't': timeout_ms = atoi(optarg); break;
-		case 'm': inplace = strcmp(optarg, "inplace") == 0; break;
-		default: goto usage;
+		case 'n':
+			count = atoi(optarg);
+			break;
+		case 'g':
+			gap_ms = atoi(optarg);
+			break;
+		case 't':
+			timeout_ms = atoi(optarg);
+			break;
+		case 'm':
+			inplace = strcmp(optarg, "inplace") == 0;
+			break;
+		default:
+			goto usage;
 		}
 	}
 	nd = argc - optind - 2;
@@ -184,10 +194,12 @@ int main(int argc, char **argv)
 			if (pending == 0)
 				break;
 			if (t - t0 > (long long)timeout_ms * 1000) {
-				for (d = 0; d < nd; d++)
-					if (!done[d])
-						fprintf(stderr, "xr_latency: change %d did not reach "
-							"%s within %d ms\n", i, path[d], timeout_ms);
+				for (d = 0; d < nd; d++) {
+					if (done[d])
+						continue;
+					fprintf(stderr, "xr_latency: change %d did not reach %s "
+						"within %d ms\n", i, path[d], timeout_ms);
+				}
 				missing += pending;
 				break;
 			}
@@ -199,6 +211,9 @@ int main(int argc, char **argv)
 		report(argv[optind + 2 + d], lat[d], got[d], count - got[d]);
 	report(inplace ? "all (close to in place)" : "all (rename to in place)", all, nall,
 	       missing);
+	for (d = 0; d < nd; d++)
+		free(lat[d]);
+	free(all);
 	return missing ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: xr_latency [-n COUNT] [-g GAP_MS] [-t TIMEOUT_MS] "
