@@ -161,7 +161,7 @@ static const char usage_text[] =
 	"     --watch                 stay connected: inotify on the sending side ships each\n"
 	"                             change within milliseconds; reconnects with backoff\n"
 	"     --reconcile=SECONDS     --watch: full change set every SECONDS (default 300, 0 off)\n"
-	"     --watch-quiet=MS        --watch: coalescing quiet period (default 10 ms)\n"
+	"     --watch-quiet=MS        --watch: coalescing quiet period (default 5 ms)\n"
 	"     --root=DIR              serve: confine every path beneath DIR\n"
 	"     --read-only             serve: only send (a secondary may pull, never push)\n"
 	"     --write-only            serve: only receive (a primary may push, never pull)\n"
@@ -352,7 +352,7 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 	o->max_age = -1;
 	o->hook_timeout = 60;
 	o->reconcile = 300;
-	o->watch_quiet_ms = 10;
+	o->watch_quiet_ms = 5;
 	o->filters = xr_filters_new();
 	if (o->filters == NULL)
 		return XR_ENOMEM;
