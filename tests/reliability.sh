@@ -155,7 +155,7 @@ dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l)
 	echo
 	echo "Reproduce: \`bash tests/integration/crash.sh\` (pull),"
 	echo "\`FAULT_STRIDE=1 FAULTS_ONLY=1 bash tests/integration/faults.sh\` (push; the default stride"
-	echo "of 4 plus both sides of the commit point keeps \`make test\` fast)."
+	echo "of 5 plus both sides of the commit point keeps \`make test\` fast)."
 	echo "crash.sh also SIGKILLs a real pull in the middle of a 96 MB file:"
 	echo "$(grep -cE '^ok - crash: (SIGKILL|the next run after SIGKILL)' "$LOG/crash.out") of 2 checks passed."
 	echo

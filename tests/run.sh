@@ -41,7 +41,9 @@ if [ "$ONLY" != unit ]; then
 		case "$name" in *"$FILTER"*) ;; *) continue ;; esac
 		case " ${SKIP:-} " in *" $name "*) echo "integration $name: skipped (SKIP)"; continue ;; esac
 		start=$(date +%s)
-		BUILD="$BUILD" bash "$s" >"$log/$name.out" 2>&1
+		# a hung script fails (exit 124) instead of hanging the whole run
+		BUILD="$BUILD" timeout --kill-after=15 "${SCRIPT_TIMEOUT:-900}" bash "$s" \
+			>"$log/$name.out" 2>&1
 		rc=$?
 		p=$(grep -c '^ok ' "$log/$name.out")
 		f=$(grep -c '^not ok ' "$log/$name.out")
