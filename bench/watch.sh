@@ -1,6 +1,6 @@
 # bench/watch.sh - the --watch scenarios of bench/run.sh (sourced by it after the sync rounds;
 # bash). Needs the loopback sshd of the SSH scenarios (bench_ssh_ready) and the X-Road tree.
-# shellcheck shell=bash disable=SC2016,SC2154
+# shellcheck shell=bash disable=SC2016,SC2154,SC2034,SC2013
 #
 #   watch latency  push --watch from a primary (an X-Road tree, user xroad) to 1, 2 and 8
 #                  secondaries, each a local directory reached over SSH to 127.0.0.1 (one SSH
@@ -86,9 +86,12 @@ watch_cpu() {
 	echo "$t $v $nv"
 }
 
-# watch_stop PID: SIGTERM to the watcher (our own child), wait up to 3 s, then SIGKILL
+# watch_stop PID: SIGTERM to the watcher (our own child), wait up to 3 s, then SIGKILL; its
+# forked processes that outlive it get SIGTERM too (noted in WATCH_NOTE)
 watch_stop() {
-	local i
+	local i p left=""
+	# shellcheck disable=SC2207
+	local tree=($(watch_tree_pids "$1" | tail -n +2))
 	kill -TERM "$1" 2>/dev/null || return 0
 	for i in $(seq 1 150); do
 		kill -0 "$1" 2>/dev/null || break
@@ -96,6 +99,14 @@ watch_stop() {
 	done
 	kill -KILL "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null || true
+	sleep 0.2
+	for p in "${tree[@]}"; do
+		if kill -0 "$p" 2>/dev/null; then
+			left+=" $p"
+			kill -TERM "$p" 2>/dev/null || true
+		fi
+	done
+	[ -z "$left" ] || WATCH_NOTE+="forked watcher processes outlived SIGTERM to the watcher:$left (sent SIGTERM). "
 }
 
 watch_run() {
@@ -144,7 +155,7 @@ watch_run() {
 	} >"$RUN/watch.md"
 
 	# --- ours: 1, 2, 8 secondaries ------------------------------------------------------
-	local T_ROWS=""
+
 	for n in 1 2 8; do
 		dests=() ; local ddirs=()
 		for ((i = 1; i <= n; i++)); do
@@ -152,8 +163,11 @@ watch_run() {
 			ddirs+=("$W/sec/s$i")
 		done
 		bench_msg "watch: push --watch to $n secondar$([ "$n" = 1 ] && echo y || echo ies)"
-		bench_as_client "$BENCH_SSH_BIN" push --watch -e "$E" --rsync-path="$BENCH_SSH_BIN" \
-			"${POPTS[@]}" "$P/" "${dests[@]}" >"$W/watch$n.out" 2>"$W/watch$n.err" </dev/null &
+		# setpriv and env exec: $! is the watcher itself (a function would leave a subshell)
+		setpriv --reuid=xroad --regid=xroad --init-groups env -u SSH_AUTH_SOCK \
+			HOME="$(getent passwd xroad | cut -d: -f6)" "$BENCH_SSH_BIN" push --watch -e "$E" \
+			--rsync-path="$BENCH_SSH_BIN" "${POPTS[@]}" "$P/" "${dests[@]}" \
+			>"$W/watch$n.out" 2>"$W/watch$n.err" </dev/null &
 		pid=$!
 		lab="ours, $n sec."
 		bench_as_client mkdir "$P/bench-lat-$n"

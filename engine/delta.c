@@ -514,6 +514,13 @@ static int empty_signature(struct xr_sig_load **out)
 /* Starts a delta of fd against sig (NULL: no basis); returns 0, XR_ENOMEM or XR_ESTREAM. */
 int xr_delta_gen_begin(struct xr_delta_gen **job, struct xr_sig_load *sig, int fd)
 {
+	return xr_delta_gen_begin_max(job, sig, fd, UINT64_MAX);
+}
+
+/* As xr_delta_gen_begin, reading at most limit bytes of fd. */
+int xr_delta_gen_begin_max(struct xr_delta_gen **job, struct xr_sig_load *sig, int fd,
+			   uint64_t limit)
+{
 	struct xr_delta_gen *d;
 	int rc;
 
@@ -526,7 +533,7 @@ int xr_delta_gen_begin(struct xr_delta_gen **job, struct xr_sig_load *sig, int f
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return XR_ENOMEM;
-	rc = pull_init(&d->p, fd, UINT64_MAX);
+	rc = pull_init(&d->p, fd, limit);
 	if (rc < 0)
 		goto out;
 	rc = xr_hasher_init(&d->hasher);

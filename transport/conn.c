@@ -729,3 +729,32 @@ int xr_conn_close(struct xr_conn *c)
 	free(c);
 	return crc ? crc : frc;
 }
+
+/*
+ * After a failed write (the peer closed: EPIPE), reads what the peer sent
+ * before it went away - usually its ERROR frame - so that the cause, not
+ * "broken pipe", is reported.  Returns 1 and the ERROR payload, or 0.
+ */
+int xr_conn_salvage_error(struct xr_conn *c, const uint8_t **payload, size_t *len)
+{
+	int saved = c->io_err, rc;
+	bool moved = false;
+	uint8_t type;
+
+	c->io_err = 0;
+	c->olen = c->ooff = 0;	/* nothing more will be written */
+	for (int i = 0; i < 64; i++) {
+		rc = xr_conn_recv(c, &type, payload, len);
+		if (rc == 1 && type == XR_MSG_ERROR) {
+			c->io_err = saved;
+			return 1;
+		}
+		if (rc == 1)
+			continue;
+		moved = false;
+		if (rc < 0 || pump_read(c, &moved) != 0 || !moved)
+			break;
+	}
+	c->io_err = saved;
+	return 0;
+}

@@ -47,6 +47,7 @@ struct incoming {
 	uint64_t bytes;
 	uint64_t limit;		/* announced size: more is a hostile or broken sender */
 	double started;		/* for --progress rates */
+	const char *path;	/* the file's name, for messages */
 };
 
 struct receiver {
@@ -93,8 +94,11 @@ static int stage_sink(void *ctx, const void *buf, size_t len)
 		return XR_ESTREAM;
 	}
 	rc = xr_write_all(in->fd, buf, len);
-	if (rc < 0)
+	if (rc < 0) {
+		xr_error("write failed on \"%s\": %s (%d)", in->path ? in->path : "?",
+			 strerror(errno), errno);
 		return rc;
+	}
 	xr_hasher_update(&in->hash, buf, len);
 	in->bytes += len;
 	return 0;
@@ -608,6 +612,7 @@ static int file_begin(struct receiver *r, const uint8_t *p, size_t n)
 	in->active = true;
 	in->kind = fb.kind;
 	in->limit = fb.size;
+	in->path = r->src.e[it->src].path;
 	in->started = mono_sec();
 	if (fb.kind == XR_FILE_SAME) {
 		if (!w->have_hash) {

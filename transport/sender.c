@@ -368,7 +368,7 @@ static int stream_content(struct xr_session *s, int fd, struct xr_sig_load *sig,
 		free(buf);
 		return rc;
 	}
-	rc = xr_delta_gen_begin(&dg, sig, fd);
+	rc = xr_delta_gen_begin_max(&dg, sig, fd, limit);
 	while (rc == 0 && !done) {
 		rc = xr_delta_gen_next(dg, buf, XR_DATA_CHUNK, &len, &done);
 		if (rc == 0 && len) {
@@ -597,6 +597,16 @@ static int send_cset(struct xr_session *s, const char *src, bool trailing_slash,
 		} else if (type != XR_MSG_KEEPALIVE) {
 			xr_error("protocol error: unexpected message %u after the file data", type);
 			rc = XR_EPROTO;
+		}
+	}
+	if (rc == XR_ESOCKET && !peer_failed) {
+		const uint8_t *ep;
+		size_t en;
+
+		/* the receiver may have stopped with a reason (disk full...) and closed */
+		if (xr_conn_salvage_error(s->conn, &ep, &en) == 1) {
+			peer_failed = true;
+			rc = xr_session_peer_error(s, ep, en);
 		}
 	}
 	if (rc < 0 && !got_result && !peer_failed && rc != XR_ESOCKET && rc != XR_ETIMEOUT)

@@ -97,6 +97,12 @@ int xr_conn_wait_frame(struct xr_conn *c, uint8_t *type, const uint8_t **payload
 
 const struct xr_conn_stats *xr_conn_stats(const struct xr_conn *c);
 
+/*
+ * After a write failed because the peer closed, looks for the ERROR frame
+ * it sent before closing; returns 1 and its payload, or 0.
+ */
+int xr_conn_salvage_error(struct xr_conn *c, const uint8_t **payload, size_t *len);
+
 /* Encodes and sends ERROR(code, message). */
 int xr_conn_send_error(struct xr_conn *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -60,6 +60,13 @@ struct xr_delta_gen;
  * exactly the bytes it encoded.
  */
 int xr_delta_gen_begin(struct xr_delta_gen **job, struct xr_sig_load *sig, int fd);
+/*
+ * The same, encoding at most limit bytes of fd: a file that grew since it
+ * was announced is cut at its announced size (the caller's fstat after the
+ * read sees the change and sends it again).
+ */
+int xr_delta_gen_begin_max(struct xr_delta_gen **job, struct xr_sig_load *sig, int fd,
+			   uint64_t limit);
 int xr_delta_gen_next(struct xr_delta_gen *job, void *buf, size_t cap, size_t *len, bool *done);
 /* After done: hash and byte count of the source bytes that were encoded. */
 void xr_delta_gen_result(struct xr_delta_gen *job, struct xr_hash *hash, uint64_t *size);

@@ -23,7 +23,9 @@
 #      restarted on the same port: the watcher reconnects and converges within ~10 s
 # One "ok - NAME" / "not ok - NAME" line per case.  Root is needed for 2, 3, 4, 7, 8 (mounts,
 # users, namespaces, sshd); they are skipped with a reason otherwise.
-#   BUILD (default build)   KEEP_TMP=1 keeps the temp dir
+#   BUILD (default build)   KEEP_TMP=1 keeps the temp dir   FAULTS_ONLY="2 5": only those cases
+#   FAULT_STRIDE (default 5; 1 walks every push fault point, ~80 s): case 1 walks every
+#   STRIDE-th step plus both sides of the commit point and the last step
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/common.sh
 . tests/lib/xroad_tree.sh
