@@ -762,6 +762,6 @@ sed "s|($BASE.png)|(latest.png)|" "$MD" >"$RESULTS/latest.md"
 
 bench_ssh_stop
 if [ "$KEEP" = 0 ]; then
-	rm -rf "$WORK/trees" "$DEST"
+	rm -rf "$WORK/trees" "$DEST" "$WORK/watch"
 fi
 bench_msg "done in $(( $(date +%s) - T_START )) s: $MD"
