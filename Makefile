@@ -88,10 +88,10 @@ asan:
 demo: deps $(BIN)
 	@sh tests/demo.sh
 
-bench: $(BIN)
+bench: deps $(BIN)
 	bash bench/run.sh
 
-bench-quick: $(BIN)
+bench-quick: deps $(BIN)
 	bash bench/run.sh --quick
 
 install: $(BIN)
