@@ -757,6 +757,7 @@ static int handle_frame(struct receiver *r, uint8_t type, const uint8_t *p, size
 		if (fa.reason == XR_ABORT_RETRY)
 			return 0;
 		w->skipped = true;
+		r->plan.items[w->item].itemize[0] = '\0';	/* not applied: not reported */
 		if (fa.reason == XR_ABORT_VANISHED)
 			r->s->vanished = true;
 		else
@@ -891,13 +892,9 @@ static int report_all(struct receiver *r)
 		d.link = NULL;	/* rsync prints "*deleting   name" without the target */
 		rc = report(r, "*deleting", &d, false);
 	}
+	/* an empty itemize marks what was not applied (not sent, or refused) */
 	for (i = 0; rc == 0 && i < r->plan.n; i++) {
-		bool skipped = false;
-
-		for (size_t k = 0; k < r->nwants; k++)
-			if (r->wants[k].item == i && r->wants[k].skipped)
-				skipped = true;
-		if (!skipped && r->plan.items[i].itemize[0])
+		if (r->plan.items[i].itemize[0])
 			rc = report(r, r->plan.items[i].itemize, &r->src.e[r->plan.items[i].src],
 				    r->plan.items[i].same_content);
 	}
