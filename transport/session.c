@@ -401,8 +401,11 @@ int xr_serve_main(const struct xr_opts *cmdline)
 		rc = XR_EPROTO;
 		xr_conn_send_error(c, rc, "protocol error: unknown role %u", wo.server_role);
 	}
-	if (rc == 0) {
-		/* wait for the client's BYE so the last frames are not cut off */
+	if (rc == 0 || rc == XR_EPARTIAL || rc == XR_EVANISHED) {
+		/*
+		 * an orderly end (also a partial transfer, reported in RESULT): wait for
+		 * the client's BYE so neither side writes into a closed pipe
+		 */
 		while (xr_conn_wait_frame(c, &type, &p, &n) == 1 && type != XR_MSG_BYE)
 			;
 	}
