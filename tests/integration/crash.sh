@@ -11,6 +11,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/common.sh
 . tests/lib/xroad_tree.sh
+. tests/lib/faultwalk.sh
 XR=${BUILD:-build}/faults/xroad-replicate
 [ -x "$XR" ] || { not_ok "crash: $XR missing"; exit 1; }
 
@@ -27,44 +28,11 @@ chmod 0600 "$NEW/conf.d/common.ini"
 touch -d @1700000100 "$NEW/services/global.conf"
 ln -s signer/keyconf.xml "$NEW/keyconf-link"
 
-# sha256 of every regular file of a tree, "PATH HASH" per line
-hashes() {
-	(cd "$1" && find . -name .xroad-replicate -prune -o -type f -print0 |
-		xargs -0r sha256sum | awk '{ print $2 " " $1 }' | sort)
-}
 hashes "$OLD" >"$T/old.h"
 hashes "$NEW" >"$T/new.h"
 
-# every file in $1 is the old or the new version of its path
-no_torn_files() {
-	local torn
-	torn=$(hashes "$1" | awk 'FILENAME != "-" { ok[$0] = 1; next } !($0 in ok)' \
-		"$T/old.h" "$T/new.h" -)
-	[ -z "$torn" ] || { echo "torn or foreign file: $torn" | head -3; return 1; }
-}
-
-# a fast exact comparison for these plain-named trees: metadata listing + content hashes
-same_tree() {
-	cmp -s <(fast_listing "$1") <(fast_listing "$2")
-}
-fast_listing() {
-	(cd "$1" && find . -mindepth 1 -name .xroad-replicate -prune -o \
-		-printf '%P %y %m %s %T@ %U:%G %l\n' | sed 's/^\(.* d [0-7]*\) [0-9]*/\1 -/' |
-		sort && hashes .)
-}
-
-# DEST holds no journal and no staged file
-clean_state() {
-	local st=$1/.xroad-replicate
-	[ ! -e "$st/journal" ] || { echo "journal left behind"; return 1; }
-	[ ! -e "$st/journal.tmp" ] || { echo "journal.tmp left behind"; return 1; }
-	if [ -d "$st/stage" ] && [ -n "$(ls -A "$st/stage")" ]; then
-		echo "staging left behind: $(ls -A "$st/stage" | head -3)"
-		return 1
-	fi
-}
-
 OPTS=(-a --delete --commit-last signer/keyconf.xml)
+FW_XRF=$XR FW_XR=$XR FW_OPTS=("${OPTS[@]}")
 
 # count the steps and find the commit point (the journal rename)
 rm -rf "$D" && cp -a "$OLD" "$D"
@@ -89,32 +57,7 @@ case ${BUILD:-build} in *asan*) stride=3 ;; esac
 for mode in kill fail; do
 	bad=""
 	for ((n = 1; n <= steps; n += stride)); do
-		rm -rf "$D" && cp -a "$OLD" "$D"
-		XR_FAULT_MODE=$mode XR_FAULT_AT=$n "$XR" pull "${OPTS[@]}" "$NEW/" "$D/" \
-			>/dev/null 2>"$T/err"
-		rc=$?
-		if [ "$rc" = 0 ]; then
-			bad="$bad step $n: run succeeded despite the fault;"
-			continue
-		fi
-		msg=$(no_torn_files "$D") || { bad="$bad step $n: $msg;"; continue; }
-		# before the commit point (the journal rename is step commit_at itself,
-		# which has not happened when the fault fires at it): exactly the old tree
-		if [ "$n" -le "$commit_at" ] && ! same_tree "$OLD" "$D"; then
-			bad="$bad step $n: DEST changed before the commit point;"
-			continue
-		fi
-		"$XR" pull "${OPTS[@]}" "$NEW/" "$D/" >/dev/null 2>"$T/err2"
-		rc=$?
-		if [ "$rc" != 0 ]; then
-			bad="$bad step $n: recovery run exit $rc: $(head -2 "$T/err2");"
-			continue
-		fi
-		if ! same_tree "$NEW" "$D"; then
-			bad="$bad step $n: not converged: $(tree_diff "$NEW" "$D" | head -4 | tr '\n' ' ');"
-			continue
-		fi
-		msg=$(clean_state "$D") || bad="$bad step $n: $msg;"
+		msg=$(fault_step pull "$mode" "$n") || bad="$bad step $n: $msg;"
 	done
 	if [ -z "$bad" ]; then
 		ok "crash: $mode at each of $steps steps (stride $stride): never torn, old state before the commit point, recovery converges"

@@ -29,6 +29,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/common.sh
 . tests/lib/xroad_tree.sh
+. tests/lib/faultwalk.sh
 B=${BUILD:-build}
 case $B in /*) ;; *) B=$(pwd)/$B ;; esac
 XR=$B/xroad-replicate
@@ -69,32 +70,8 @@ want() {
 	[ -z "${FAULTS_ONLY:-}" ] || [[ " $FAULTS_ONLY " == *" $1 "* ]]
 }
 
-# sha256 of every regular file of a tree, "PATH HASH" per line
-hashes() {
-	(cd "$1" && find . -name .xroad-replicate -prune -o -type f -print0 |
-		xargs -0r sha256sum | awk '{ print $2 " " $1 }' | sort)
-}
 
-# fast_listing DIR: metadata of every entry (directory sizes left out) + content hashes
-fast_listing() {
-	(cd "$1" && find . -mindepth 1 -name .xroad-replicate -prune -o \
-		-printf '%P %y %m %s %T@ %U:%G %l\n' | sed 's/^\(.* d [0-7]*\) [0-9]*/\1 -/' |
-		sort && hashes .)
-}
-same_tree() {
-	cmp -s <(fast_listing "$1") <(fast_listing "$2")
-}
 
-# clean_state DEST: no journal, journal.tmp or staged file in DEST/.xroad-replicate
-clean_state() {
-	local st=$1/.xroad-replicate
-	[ ! -e "$st/journal" ] || { echo "journal left behind"; return 1; }
-	[ ! -e "$st/journal.tmp" ] || { echo "journal.tmp left behind"; return 1; }
-	if [ -d "$st/stage" ] && [ -n "$(ls -A "$st/stage")" ]; then
-		echo "staging left behind: $(ls -A "$st/stage" | head -3 | tr '\n' ' ')"
-		return 1
-	fi
-}
 
 # files_listing DIR: tree_listing without directories (their mtimes are not compared)
 files_listing() {
@@ -135,19 +112,13 @@ ln -s signer/keyconf.xml "$NEW/keyconf-link"
 hashes "$OLD" >"$T/old.h"
 hashes "$NEW" >"$T/new.h"
 
-# every file in $1 is the old or the new version of its path
-no_torn_files() {
-	local torn
-	torn=$(hashes "$1" | awk 'FILENAME != "-" { ok[$0] = 1; next } !($0 in ok)' \
-		"$T/old.h" "$T/new.h" -)
-	[ -z "$torn" ] || { echo "torn or foreign file: $torn" | head -3; return 1; }
-}
 
 # ============================================================================================
 # 1. fault walk for push
 # ============================================================================================
 D=$T/d
 OPTS=(-a --delete --commit-last signer/keyconf.xml)
+FW_XRF=$XRF FW_XR=$XR FW_OPTS=("${OPTS[@]}")
 walk_push() {
 	local steps commit_at stride mode n rc bad msg t0 walked
 	rm -rf "$D" && cp -a "$OLD" "$D"
@@ -181,35 +152,7 @@ walk_push() {
 		t0=$(now_ms)
 		for n in "${pts[@]}"; do
 			walked=$((walked + 1))
-			rm -rf "$D" && cp -a "$OLD" "$D"
-			XR_FAULT_MODE=$mode XR_FAULT_AT=$n timeout 20 "$XRF" push "${OPTS[@]}" \
-				"$NEW/" "$D/" >/dev/null 2>"$T/err"
-			rc=$?
-			if [ "$rc" = 0 ]; then
-				bad="$bad step $n: run succeeded despite the fault;"
-				continue
-			fi
-			if [ "$rc" = 124 ]; then
-				bad="$bad step $n: push hung (killed after 20 s);"
-				continue
-			fi
-			msg=$(no_torn_files "$D") || { bad="$bad step $n: $msg;"; continue; }
-			if [ "$n" -le "$commit_at" ] && ! same_tree "$OLD" "$D"; then
-				bad="$bad step $n: DEST changed before the commit point;"
-				continue
-			fi
-			"$XR" push "${OPTS[@]}" "$NEW/" "$D/" >/dev/null 2>"$T/err2"
-			rc=$?
-			if [ "$rc" != 0 ]; then
-				bad="$bad step $n: recovery run exit $rc: $(head -2 "$T/err2");"
-				continue
-			fi
-			if ! same_tree "$NEW" "$D"; then
-				bad="$bad step $n: not converged: $(tree_diff "$NEW" "$D" | head -4 |
-					tr '\n' ' ');"
-				continue
-			fi
-			msg=$(clean_state "$D") || bad="$bad step $n: $msg;"
+			msg=$(fault_step push "$mode" "$n") || bad="$bad step $n: $msg;"
 		done
 		if [ -z "$bad" ]; then
 			ok "1. push fault walk, $mode: $walked of $steps steps (stride $stride, commit point $commit_at): never torn, old state before the commit point, recovery converges, nothing left staged"
