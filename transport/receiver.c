@@ -1042,7 +1042,6 @@ static int receive_one(struct xr_session *s, const char *dest)
 	r.po.delete_excluded = o->delete_excluded;
 	r.po.is_root = r.mo.is_root;
 	r.po.exact_times = o->watch;
-	r.po.my_uid = geteuid();
 
 	rc = recv_flist(&r);
 	if (rc == 2)

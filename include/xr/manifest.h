@@ -80,7 +80,6 @@ void xr_entry_free(struct xr_entry *e);
 
 struct xr_walk_opts {
 	bool recursive;		/* -r: descend; without it only the top level */
-	bool dirs_only_top;	/* without -r, directories are skipped except root */
 	bool links;		/* -l: record symlinks (else skipped, as rsync "skipping non-regular") */
 	bool devices;		/* -D: devices and specials */
 	bool checksum;		/* -c: hash every regular file during the walk */

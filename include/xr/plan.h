@@ -27,7 +27,6 @@ struct xr_plan_opts {
 	bool ignore_times;	/* -I (unused by the CLI for now) */
 	bool exact_times;	/* compare mtime nanoseconds too (--watch: several writes a second) */
 	bool is_root;		/* receiver runs as root: owner applies */
-	uint32_t my_uid;	/* receiver's euid, for "owner becomes the running user" */
 };
 
 struct xr_plan_item {
