@@ -255,16 +255,20 @@ unreadable() {
 	install -m 0755 "$XR" "$u/bin/xroad-replicate"
 	cp -a "$OLD" "$u/src"
 	chmod 000 "$u/src/$f"
-	as_xroad "$u/bin/xroad-replicate" pull -a --delete "${XROAD_EXCLUDES[@]}" \
-		"$u/src/" "$u/xr/" >/dev/null 2>"$T/u4.err"
-	rc=$?
-	as_xroad rsync -a --delete "${XROAD_EXCLUDES[@]}" "$u/src/" "$u/rs/" \
-		>/dev/null 2>"$T/u4.rsync.err"
-	rrc=$?
+	as_xroad "$u/bin/xroad-replicate" pull -ai --delete "${XROAD_EXCLUDES[@]}" \
+		"$u/src/" "$u/xr/" 2>"$T/u4.err" | grep -v '^created directory' | sort >"$T/u4.items"
+	rc=${PIPESTATUS[0]}	# (-i lines compared below, without "created directory DEST")
+	as_xroad rsync -ai --delete "${XROAD_EXCLUDES[@]}" "$u/src/" "$u/rs/" \
+		2>"$T/u4.rsync.err" | grep -v '^created directory' | sort >"$T/u4.rsync.items"
+	rrc=${PIPESTATUS[0]}
 	[ "$rc" = 23 ] || why+=("exit $rc, expected 23")
 	[ "$rrc" = 23 ] || why+=("rsync exit $rrc (expected 23: the oracle differs)")
 	grep -qF "$f" "$T/u4.err" || why+=("the message does not name $f")
 	[ ! -e "$u/xr/$f" ] || why+=("$f exists in DEST")
+	# the file that was not sent is not reported as transferred (-i as rsync's)
+	! grep -qF " $f" "$T/u4.items" || why+=("-i reports $f although it was not sent")
+	diff -U0 "$T/u4.rsync.items" "$T/u4.items" >"$T/u4.idiff" ||
+		why+=("-i output differs from rsync's:" "$(head -6 "$T/u4.idiff")")
 	diff -U0 <(files_listing "$u/rs") <(files_listing "$u/xr") >"$T/u4.diff" ||
 		why+=("DEST differs from rsync's:" "$(head -6 "$T/u4.diff")")
 	[ "$(files_listing "$u/xr" | wc -l)" -gt 40 ] || why+=("too few files transferred")
