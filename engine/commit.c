@@ -322,64 +322,88 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
-/*
- * Serialises ops into a new buffer (*buf, *len).  Returns 0, XR_ENOMEM or
- * XR_ELIMIT (a path or link too long to record).
- */
-static int journal_encode(const struct xr_journal_op *ops, size_t n, uint8_t **buf, size_t *len)
-{
-	size_t total = JHDR_SIZE, pos;
-	uint8_t *b;
+/* Chunk in which the journal is written: its size does not grow with the change set. */
+#define JOURNAL_CHUNK (64u * 1024)
 
+/* Returns XR_ELIMIT if a path or link of ops is too long to record, else 0. */
+static int journal_check(const struct xr_journal_op *ops, size_t n)
+{
 	if (n > UINT32_MAX)
 		return XR_ELIMIT;
-	for (size_t i = 0; i < n; i++) {
-		size_t pl = strlen(ops[i].e.path), ll = ops[i].e.link ? strlen(ops[i].e.link) : 0;
-
-		if (pl > XR_PATH_MAX || ll > XR_PATH_MAX)
+	for (size_t i = 0; i < n; i++)
+		if (strlen(ops[i].e.path) > XR_PATH_MAX ||
+		    (ops[i].e.link && strlen(ops[i].e.link) > XR_PATH_MAX))
 			return XR_ELIMIT;
-		total += JREC_HDR + JREC_FIXED + pl + ll;
-	}
-	b = malloc(total);
-	if (!b)
-		return XR_ENOMEM;
+	return 0;
+}
+
+/* Encodes the journal header for n ops into b (JHDR_SIZE bytes). */
+static void journal_header(uint8_t *b, size_t n)
+{
 	memcpy(b, JOURNAL_MAGIC, 4);
 	put16(b + 4, JOURNAL_VERSION);
 	put16(b + 6, 0);
 	put32(b + 8, (uint32_t)n);
 	put32(b + 12, 0);
 	put64(b + 16, XXH3_64bits(b, 16));
-	pos = JHDR_SIZE;
-	for (size_t i = 0; i < n; i++) {
-		const struct xr_journal_op *o = &ops[i];
-		size_t pl = strlen(o->e.path), ll = o->e.link ? strlen(o->e.link) : 0;
-		uint8_t *r = b + pos + JREC_HDR;
-		size_t rl = JREC_FIXED + pl + ll;
+}
 
-		r[0] = o->op;
-		r[1] = o->type;
-		r[2] = o->flags;
-		r[3] = 0;
-		put32(r + 4, o->stage_id);
-		put32(r + 8, o->e.mode);
-		put32(r + 12, o->e.uid);
-		put32(r + 16, o->e.gid);
-		put32(r + 20, o->e.mtime_nsec);
-		put64(r + 24, o->e.size);
-		put64(r + 32, (uint64_t)o->e.mtime_sec);
-		put64(r + 40, o->e.rdev);
-		put16(r + 48, (uint16_t)pl);
-		put16(r + 50, (uint16_t)ll);
-		memcpy(r + JREC_FIXED, o->e.path, pl);
-		if (ll)
-			memcpy(r + JREC_FIXED + pl, o->e.link, ll);
-		put32(b + pos, (uint32_t)rl);
-		put64(b + pos + 4, XXH3_64bits(r, rl));
-		pos += JREC_HDR + rl;
+/* Encodes one record at b (room for JREC_HDR + JREC_MAX); returns its length. */
+static size_t journal_record(uint8_t *b, const struct xr_journal_op *o)
+{
+	size_t pl = strlen(o->e.path), ll = o->e.link ? strlen(o->e.link) : 0;
+	uint8_t *r = b + JREC_HDR;
+	size_t rl = JREC_FIXED + pl + ll;
+
+	r[0] = o->op;
+	r[1] = o->type;
+	r[2] = o->flags;
+	r[3] = 0;
+	put32(r + 4, o->stage_id);
+	put32(r + 8, o->e.mode);
+	put32(r + 12, o->e.uid);
+	put32(r + 16, o->e.gid);
+	put32(r + 20, o->e.mtime_nsec);
+	put64(r + 24, o->e.size);
+	put64(r + 32, (uint64_t)o->e.mtime_sec);
+	put64(r + 40, o->e.rdev);
+	put16(r + 48, (uint16_t)pl);
+	put16(r + 50, (uint16_t)ll);
+	memcpy(r + JREC_FIXED, o->e.path, pl);
+	if (ll)
+		memcpy(r + JREC_FIXED + pl, o->e.link, ll);
+	put32(b, (uint32_t)rl);
+	put64(b + 4, XXH3_64bits(r, rl));
+	return JREC_HDR + rl;
+}
+
+/*
+ * Writes the journal of ops (journal_check() passed) to fd through a
+ * fixed-size buffer.  Returns 0, or -1 with errno set (XR_ENOMEM as ENOMEM).
+ */
+static int journal_write_ops(int fd, const struct xr_journal_op *ops, size_t n)
+{
+	uint8_t *b = malloc(JOURNAL_CHUNK);
+	size_t len = JHDR_SIZE;
+	int rc = 0;
+
+	if (!b) {
+		errno = ENOMEM;
+		return -1;
 	}
-	*buf = b;
-	*len = total;
-	return 0;
+	journal_header(b, n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (len + JREC_HDR + JREC_MAX > JOURNAL_CHUNK) {
+			rc = xr_write_all(fd, b, len) < 0 ? -1 : 0;
+			len = 0;
+		}
+		if (rc == 0)
+			len += journal_record(b + len, &ops[i]);
+	}
+	if (rc == 0 && len)
+		rc = xr_write_all(fd, b, len) < 0 ? -1 : 0;
+	free(b);
+	return rc;
 }
 
 /* Checks one decoded op for sense; returns NULL or the reason it is invalid. */
@@ -1403,20 +1427,17 @@ static bool dropped(const struct strset *gone, const struct xr_journal_op *o)
 	return (o->op == 'D' || o->op == 'A') && strset_has_ancestor(gone, o->e.path);
 }
 
-/* Appends deep copies of the ops in so[0..n) to the plan. */
-static int plan_append(struct xr_journal_op **ops, size_t *n, size_t *cap, struct sortop *so,
-		       size_t cnt)
+/*
+ * Moves the ops in so[0..cnt) to the end of the plan (their strings change
+ * owner; the plan was sized for every op, so this cannot fail).
+ */
+static void plan_move(struct xr_journal_op *ops, size_t *n, struct sortop *so, size_t cnt)
 {
-	int rc;
-
 	for (size_t i = 0; i < cnt; i++) {
-		const struct xr_journal_op *o = so[i].op;
-
-		rc = ops_push(ops, n, cap, o->op, o->type, o->flags, o->stage_id, &o->e, o->e.path);
-		if (rc < 0)
-			return rc;
+		ops[(*n)++] = *so[i].op;
+		so[i].op->e.path = NULL;
+		so[i].op->e.link = NULL;
 	}
-	return 0;
 }
 
 /*
@@ -1584,7 +1605,9 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 
 	rc = XR_ENOMEM;
 	so = calloc(t->n + ntimes + 1, sizeof(*so));
-	if (!so)
+	cap = t->n + ntimes + syncs.n;
+	ops = malloc((cap ? cap : 1) * sizeof(*ops));
+	if (!so || !ops)
 		goto out;
 	for (size_t p = 0; p < sizeof(phases); p++) {
 		cnt = 0;
@@ -1606,8 +1629,7 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 		case 'N': qsort(so, cnt, sizeof(*so), cmp_rename); break;
 		default: qsort(so, cnt, sizeof(*so), cmp_meta); break;
 		}
-		if ((rc = plan_append(&ops, &n, &cap, so, cnt)) < 0)
-			goto out;
+		plan_move(ops, &n, so, cnt);
 	}
 	/* fsync deepest first */
 	memset(&te, 0, sizeof(te));
@@ -1638,7 +1660,8 @@ out:
  * journal (the commit point), then fsyncs the state dir.  *committed is
  * set once the rename happened.  Returns 0 or XR_EFILEIO (reported).
  */
-static int write_journal(struct xr_dest *d, const uint8_t *buf, size_t len, bool *committed)
+static int write_journal(struct xr_dest *d, const struct xr_journal_op *ops, size_t n,
+			 bool *committed)
 {
 	int fd, rc = 0;
 
@@ -1648,7 +1671,7 @@ static int write_journal(struct xr_dest *d, const uint8_t *buf, size_t len, bool
 		    0600);
 	if (fd < 0)
 		goto fail;
-	if (fault("journal-write", NULL) < 0 || xr_write_all(fd, buf, len) < 0 ||
+	if (fault("journal-write", NULL) < 0 || journal_write_ops(fd, ops, n) < 0 ||
 	    fault("journal-fsync", NULL) < 0 || fsync(fd) < 0) {
 		int e = errno;
 
@@ -1678,8 +1701,7 @@ int xr_txn_commit(struct xr_txn *t, const char *const *commit_last)
 {
 	struct xr_dest *d = t->d;
 	struct xr_journal_op *ops = NULL;
-	uint8_t *buf = NULL;
-	size_t n = 0, len = 0;
+	size_t n = 0;
 	bool committed = false;
 	int rc;
 
@@ -1690,7 +1712,11 @@ int xr_txn_commit(struct xr_txn *t, const char *const *commit_last)
 	rc = build_plan(t, commit_last, &ops, &n);
 	if (rc < 0)
 		goto out;
-	rc = journal_encode(ops, n, &buf, &len);
+	/* the plan owns every op now: the recorded ones go before the journal is written */
+	xr_journal_ops_free(t->ops, t->n);
+	t->ops = NULL;
+	t->n = t->cap = 0;
+	rc = journal_check(ops, n);
 	if (rc < 0) {
 		xr_error("%s: cannot record the change set: %s", d->path, xr_strerror(rc));
 		goto out;
@@ -1704,7 +1730,7 @@ int xr_txn_commit(struct xr_txn *t, const char *const *commit_last)
 		rc = XR_EFILEIO;
 		goto out;
 	}
-	rc = write_journal(d, buf, len, &committed);
+	rc = write_journal(d, ops, n, &committed);
 	if (rc < 0)
 		goto out;
 	rc = apply_ops(d, ops, n);
@@ -1720,7 +1746,6 @@ out:
 		xr_error("%s: commit interrupted after its commit point; the next run replays "
 			 "it", d->path);
 	}
-	free(buf);
 	xr_journal_ops_free(ops, n);
 	txn_free(t);
 	return rc;
