@@ -8,6 +8,7 @@
 #include "xr/err.h"
 #include "xr/filter.h"
 #include "xr/log.h"
+#include "xr/manifest.h"
 
 /* Rule flags; the names follow rsync's FILTRULE_* so the semantics can be compared. */
 enum {
@@ -887,4 +888,27 @@ const char *xr_filters_rule(const struct xr_filters *f, size_t i)
 	if (!f || i >= f->n)
 		return NULL;
 	return f->v[i].text;
+}
+
+/* True if a proper ancestor of path is excluded for side (see filter.h). */
+bool xr_filters_excluded_above(const struct xr_filters *f, const char *path,
+			       enum xr_filter_side side)
+{
+	char buf[XR_PATH_MAX + 1];
+	size_t len = strlen(path);
+
+	if (!f)
+		return false;
+	if (len > XR_PATH_MAX)
+		return true;
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i < len; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		if (xr_filters_excluded(f, buf, true, side))
+			return true;
+		buf[i] = '/';
+	}
+	return false;
 }

@@ -12,6 +12,7 @@
 
 #include "xr/err.h"
 #include "xr/filter.h"
+#include "xr/fs.h"
 #include "xr/hash.h"
 #include "xr/log.h"
 #include "xr/manifest.h"
@@ -145,6 +146,20 @@ out:
 	if (rc)
 		xr_entry_free(&c);
 	return rc;
+}
+
+/* Gives back unused capacity; a failed realloc keeps the larger block. */
+void xr_manifest_trim(struct xr_manifest *m)
+{
+	struct xr_entry *ne;
+
+	if (m->n == 0 || m->n == m->cap)
+		return;
+	ne = realloc(m->e, m->n * sizeof(*ne));
+	if (ne) {
+		m->e = ne;
+		m->cap = m->n;
+	}
 }
 
 /* qsort adaptor for entries. */
@@ -398,6 +413,7 @@ struct walk {
 	enum xr_filter_side side;
 	struct xr_manifest *m;
 	unsigned vanished, errors;
+	bool no_descend; /* xr_walk_scope: list a directory without entering it */
 	struct idseen users, groups;
 	char path[XR_PATH_MAX];
 };
@@ -668,7 +684,7 @@ static int walk_entry(struct walk *w, int dirfd, const char *name, size_t plen, 
 	rc = manifest_push(w->m, &e);
 	if (rc)
 		goto fail;
-	if (e.type != XR_FT_DIR || !o->recursive || excluded)
+	if (e.type != XR_FT_DIR || !o->recursive || excluded || w->no_descend)
 		return 0;
 	cfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (cfd < 0) {
@@ -737,6 +753,85 @@ out:
 	return rc;
 }
 
+/* A zeroed walk state for m; NULL when out of memory. */
+static struct walk *walk_new(const struct xr_filters *filters, const struct xr_walk_opts *opts,
+			     struct xr_manifest *m)
+{
+	struct walk *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->filters = filters;
+	w->opts = opts;
+	w->side = opts->side == XR_WALK_RECEIVER ? XR_SIDE_RECEIVER : XR_SIDE_SENDER;
+	w->m = m;
+	return w;
+}
+
+/* Frees w, reporting its counters. */
+static void walk_end(struct walk *w, unsigned *vanished, unsigned *errors)
+{
+	if (vanished)
+		*vanished = w->vanished;
+	if (errors)
+		*errors = w->errors;
+	free(w->users.v);
+	free(w->groups.v);
+	free(w);
+}
+
+/*
+ * Lists the walk's root dirfd (path prefix, NULL: ".") and, when descend
+ * and recursive, everything below it.  Returns 0 or a fatal xr_err.
+ */
+static int walk_root(struct walk *w, int dirfd, const char *prefix, bool descend)
+{
+	struct xr_entry root;
+	struct stat st;
+	size_t plen = 0;
+	int rc = 0;
+
+	memset(&root, 0, sizeof(root));
+	if (prefix && (!xr_path_valid(prefix) || strcmp(prefix, ".") == 0)) {
+		xr_error("%s: invalid transfer root name", prefix);
+		return XR_ESYNTAX;
+	}
+	if (fstat(dirfd, &st) < 0) {
+		xr_error("%s: fstat failed: %s", prefix ? prefix : ".", strerror(errno));
+		return XR_EFILEIO;
+	}
+	entry_from_stat(&root, &st);
+	if (prefix) {
+		plen = strlen(prefix);
+		memcpy(w->path, prefix, plen + 1);
+		if (w->filters &&
+		    xr_filters_excluded(w->filters, prefix, root.type == XR_FT_DIR, w->side)) {
+			if (w->side == XR_SIDE_SENDER)
+				return 0;
+			descend = false;
+		}
+	} else {
+		strcpy(w->path, ".");
+	}
+	root.path = strdup(w->path);
+	if (!root.path)
+		return XR_ENOMEM;
+	if (w->opts->map_names) {
+		rc = walk_note_ids(w, &root);
+		if (rc)
+			goto out;
+	}
+	rc = manifest_push(w->m, &root);
+	if (rc)
+		goto out;
+	root.path = NULL; /* owned by m now */
+	if (w->opts->recursive && descend && root.type == XR_FT_DIR)
+		rc = walk_dir(w, dirfd, plen, 0);
+out:
+	xr_entry_free(&root);
+	return rc;
+}
+
 /*
  * Walks the tree below dirfd into m (sorted), as documented in manifest.h.
  * Returns 0, or XR_ENOMEM / XR_EFILEIO (root not stat-able) / XR_ESYNTAX
@@ -746,70 +841,229 @@ int xr_walk(int dirfd, const char *prefix, const struct xr_filters *filters,
 	    const struct xr_walk_opts *opts, struct xr_manifest *m, unsigned *vanished,
 	    unsigned *errors)
 {
-	struct walk *w;
-	struct xr_entry root;
-	struct stat st;
-	size_t plen = 0;
-	bool descend = true;
-	int rc = 0;
+	struct walk *w = walk_new(filters, opts, m);
+	int rc;
 
-	memset(&root, 0, sizeof(root));
-	w = calloc(1, sizeof(*w));
 	if (!w)
 		return XR_ENOMEM;
-	w->filters = filters;
-	w->opts = opts;
-	w->side = opts->side == XR_WALK_RECEIVER ? XR_SIDE_RECEIVER : XR_SIDE_SENDER;
-	w->m = m;
-	if (prefix && (!xr_path_valid(prefix) || strcmp(prefix, ".") == 0)) {
-		xr_error("%s: invalid transfer root name", prefix);
-		rc = XR_ESYNTAX;
-		goto out;
-	}
-	if (fstat(dirfd, &st) < 0) {
-		xr_error("%s: fstat failed: %s", prefix ? prefix : ".", strerror(errno));
-		rc = XR_EFILEIO;
-		goto out;
-	}
-	entry_from_stat(&root, &st);
-	if (prefix) {
-		plen = strlen(prefix);
-		memcpy(w->path, prefix, plen + 1);
-		if (filters &&
-		    xr_filters_excluded(filters, prefix, root.type == XR_FT_DIR, w->side)) {
-			if (w->side == XR_SIDE_SENDER)
-				goto out;
-			descend = false;
-		}
-	} else {
-		strcpy(w->path, ".");
-	}
-	root.path = strdup(w->path);
-	if (!root.path) {
-		rc = XR_ENOMEM;
-		goto out;
-	}
-	if (opts->map_names) {
-		rc = walk_note_ids(w, &root);
-		if (rc)
-			goto out;
-	}
-	rc = manifest_push(m, &root);
-	if (rc)
-		goto out;
-	root.path = NULL; /* owned by m now */
-	if (opts->recursive && descend && root.type == XR_FT_DIR)
-		rc = walk_dir(w, dirfd, plen, 0);
+	rc = walk_root(w, dirfd, prefix, true);
 	if (rc == 0)
 		rc = xr_manifest_sort(m);
-out:
-	xr_entry_free(&root);
-	if (vanished)
-		*vanished = w->vanished;
-	if (errors)
-		*errors = w->errors;
-	free(w->users.v);
-	free(w->groups.v);
-	free(w);
+	walk_end(w, vanished, errors);
 	return rc;
+}
+
+/* --- incremental change sets ------------------------------------------- */
+
+void xr_scope_init(struct xr_scope *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+}
+
+void xr_scope_free(struct xr_scope *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		free(sc->v[i].path);
+	free(sc->v);
+	xr_scope_init(sc);
+}
+
+/* Appends a copy of path; returns 0 or XR_ENOMEM. */
+int xr_scope_add(struct xr_scope *sc, const char *path, bool subtree)
+{
+	char *copy;
+
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 16;
+		struct xr_scope_item *nv = realloc(sc->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return XR_ENOMEM;
+		sc->v = nv;
+		sc->cap = cap;
+	}
+	copy = strdup(path);
+	if (!copy)
+		return XR_ENOMEM;
+	sc->v[sc->n].path = copy;
+	sc->v[sc->n].subtree = subtree;
+	sc->n++;
+	return 0;
+}
+
+/* qsort adaptor for scope items. */
+static int scope_cmp(const void *a, const void *b)
+{
+	return xr_path_cmp(((const struct xr_scope_item *)a)->path,
+			   ((const struct xr_scope_item *)b)->path);
+}
+
+/* True if path lies strictly below dir ("." contains everything else). */
+static bool path_below(const char *path, const char *dir)
+{
+	size_t dlen = strlen(dir);
+
+	if (strcmp(dir, ".") == 0)
+		return strcmp(path, ".") != 0;
+	return strncmp(path, dir, dlen) == 0 && path[dlen] == '/';
+}
+
+/* Sorts, merges duplicates and drops covered items; returns 0. */
+int xr_scope_normalize(struct xr_scope *sc)
+{
+	const char *cover = NULL;
+	size_t i, j = 0;
+
+	if (sc->n > 1)
+		qsort(sc->v, sc->n, sizeof(sc->v[0]), scope_cmp);
+	for (i = 0; i < sc->n; i++) {
+		struct xr_scope_item *it = &sc->v[i];
+
+		if ((cover && path_below(it->path, cover)) ||
+		    (j && strcmp(sc->v[j - 1].path, it->path) == 0)) {
+			if (j && strcmp(sc->v[j - 1].path, it->path) == 0 && it->subtree) {
+				sc->v[j - 1].subtree = true;
+				cover = sc->v[j - 1].path;
+			}
+			free(it->path);
+			continue;
+		}
+		sc->v[j++] = *it;
+		if (it->subtree)
+			cover = it->path;
+	}
+	sc->n = j;
+	return 0;
+}
+
+/* Lists one non-root scope item p (relative path rel below dirfd). */
+static int scope_item(struct walk *w, int dirfd, const char *p, const char *rel, bool subtree)
+{
+	const struct xr_walk_opts *o = w->opts;
+	const char *leaf;
+	struct stat st;
+	size_t first = strcspn(rel, "/");
+	int pfd = -1, rc;
+
+	if (o->skip_name && strlen(o->skip_name) == first && !strncmp(rel, o->skip_name, first))
+		return 0;
+	if (!o->recursive && rel[first] == '/')
+		return 0; /* without -r nothing below the top level is listed */
+	rc = xr_fs_open_parent(dirfd, rel, &pfd, &leaf);
+	if (rc == XR_EUNSAFE || (rc == XR_EFILEIO && (errno == ENOENT || errno == ENOTDIR)))
+		return 0; /* its parent is gone or is no directory: so is it */
+	if (rc < 0) {
+		xr_error("%s: opening its directory failed: %s", p, strerror(errno));
+		w->errors++;
+		return rc == XR_ENOMEM ? rc : 0;
+	}
+	if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+		close(pfd);
+		return 0; /* deleted: absent from the list */
+	}
+	memcpy(w->path, p, strlen(p) + 1);
+	w->no_descend = !subtree;
+	rc = walk_entry(w, pfd, leaf, strlen(p), 1);
+	w->no_descend = false;
+	close(pfd);
+	return rc;
+}
+
+/* Lists what sc covers of the tree below dirfd (see manifest.h). */
+int xr_walk_scope(int dirfd, const char *prefix, const struct xr_scope *sc,
+		  const struct xr_filters *filters, const struct xr_walk_opts *opts,
+		  struct xr_manifest *m, unsigned *vanished, unsigned *errors)
+{
+	struct walk *w = walk_new(filters, opts, m);
+	size_t plen = prefix ? strlen(prefix) : 0, i;
+	int rc = 0;
+
+	if (!w)
+		return XR_ENOMEM;
+	for (i = 0; rc == 0 && i < sc->n; i++) {
+		const char *p = sc->v[i].path, *rel;
+
+		if (prefix ? strcmp(p, prefix) == 0 : strcmp(p, ".") == 0) {
+			rc = walk_root(w, dirfd, prefix, sc->v[i].subtree);
+			continue;
+		}
+		if (prefix && !(strncmp(p, prefix, plen) == 0 && p[plen] == '/'))
+			continue; /* outside the transfer */
+		if (!xr_path_valid(p) || strcmp(p, ".") == 0 || strlen(p) >= XR_PATH_MAX)
+			continue;
+		if (xr_filters_excluded_above(filters, p, w->side))
+			continue; /* the walk would not have gone there */
+		rel = prefix ? p + plen + 1 : p;
+		rc = scope_item(w, dirfd, p, rel, sc->v[i].subtree);
+	}
+	if (rc == 0)
+		rc = xr_manifest_sort(m);
+	walk_end(w, vanished, errors);
+	return rc;
+}
+
+/* Index of the first entry of m (sorted) not before path. */
+static size_t lower_bound(const struct xr_manifest *m, const char *path)
+{
+	size_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (xr_path_cmp(m->e[mid].path, path) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Replaces what sc covers in m by delta's entries (see manifest.h). */
+int xr_manifest_splice(struct xr_manifest *m, const struct xr_scope *sc, struct xr_manifest *delta)
+{
+	struct xr_entry *ne;
+	bool *drop;
+	size_t cap = m->n + delta->n, i, j, k = 0;
+
+	drop = calloc(m->n ? m->n : 1, sizeof(*drop));
+	ne = malloc((cap ? cap : 1) * sizeof(*ne));
+	if (!drop || !ne) {
+		free(drop);
+		free(ne);
+		return XR_ENOMEM;
+	}
+	for (i = 0; i < sc->n; i++) {
+		const char *p = sc->v[i].path;
+		const struct xr_entry *now = xr_manifest_find(delta, p);
+		bool below = sc->v[i].subtree || !now || now->type != XR_FT_DIR;
+
+		j = lower_bound(m, p);
+		if (j < m->n && strcmp(m->e[j].path, p) == 0)
+			drop[j++] = true;
+		while (below && j < m->n && path_below(m->e[j].path, p))
+			drop[j++] = true;
+	}
+	for (i = 0, j = 0; i < m->n || j < delta->n;) {
+		if (i < m->n && drop[i]) {
+			xr_entry_free(&m->e[i++]);
+			continue;
+		}
+		if (j < delta->n &&
+		    (i == m->n || xr_path_cmp(delta->e[j].path, m->e[i].path) <= 0)) {
+			if (i < m->n && xr_path_cmp(delta->e[j].path, m->e[i].path) == 0)
+				xr_entry_free(&m->e[i++]); /* listed again: delta wins */
+			ne[k++] = delta->e[j++];
+			continue;
+		}
+		ne[k++] = m->e[i++];
+	}
+	free(drop);
+	free(m->e);
+	m->e = ne;
+	m->n = k;
+	m->cap = cap ? cap : 1;
+	free(delta->e);
+	delta->e = NULL;
+	delta->n = delta->cap = 0;
+	return 0;
 }

@@ -71,6 +71,11 @@ struct receiver {
 	struct incoming in;
 	bool *dir_noted;	/* per src entry: directory META/MKDIR recorded */
 	bool peer_failed;	/* the sender reported a fatal error */
+	const char *dest_path;	/* DEST as given */
+	bool incremental;	/* only the paths of scope are listed, on both sides */
+	struct xr_scope scope;
+	char *early_top;	/* DEST walked below this top entry while the list came */
+	bool dest_opened;	/* open_dest() ran */
 };
 
 /* Seconds on the monotonic clock. */
@@ -165,20 +170,14 @@ static int wait_between_csets(struct receiver *r, uint8_t *type, const uint8_t *
 	}
 }
 
-/*
- * The pause flag holds this change set: no request, nothing applied; the
- * sender gets RESULT "paused" and a RESYNC follows when the flag is gone.
- */
-static int hold_paused(struct receiver *r)
+/* Requests nothing of this change set and waits for its end; returns 0 or an xr_err. */
+static int skip_cset(struct receiver *r)
 {
 	const uint8_t *p;
 	size_t n;
 	uint8_t type;
 	int rc;
 
-	if (!r->s->paused_pending)
-		xr_logfile("paused: %s exists, holding changes", r->o->pause_file);
-	r->s->paused_pending = true;
 	r->req_end_sent = true;
 	rc = xr_conn_send(r->s->conn, XR_MSG_REQ_END, NULL, 0);
 	while (rc == 0) {
@@ -194,6 +193,44 @@ static int hold_paused(struct receiver *r)
 		}
 		if (type != XR_MSG_KEEPALIVE && type != XR_MSG_RESYNC)
 			return XR_EPROTO;
+	}
+	return rc;
+}
+
+/*
+ * The pause flag holds this change set: no request, nothing applied; the
+ * sender gets RESULT "paused" and a RESYNC follows when the flag is gone.
+ */
+static int hold_paused(struct receiver *r)
+{
+	if (!r->s->paused_pending)
+		xr_logfile("paused: %s exists, holding changes", r->o->pause_file);
+	r->s->paused_pending = true;
+	return skip_cset(r);
+}
+
+static int open_dest(struct receiver *r, const char *dest);
+static int walk_dest_top(struct receiver *r, const char *top);
+
+/*
+ * The sender named its top directory before walking the source: unless
+ * paused, DEST is opened and walked below it meanwhile (both sides walk at
+ * once).  Nothing is written.  Returns 0 or the xr_err of opening DEST.
+ */
+static int walk_early(struct receiver *r, const char *top)
+{
+	int rc;
+
+	if (pause_flag(r->o) || r->dest_opened)
+		return 0;
+	rc = open_dest(r, r->dest_path);
+	r->dest_opened = true;
+	if (rc < 0)
+		return rc;
+	rc = walk_dest_top(r, top);
+	if (rc == 1) {
+		r->early_top = strdup(top);
+		rc = r->early_top ? 0 : XR_ENOMEM;
 	}
 	return rc;
 }
@@ -223,12 +260,33 @@ static int recv_flist(struct receiver *r)
 			if (begun)
 				return XR_EPROTO;
 			return 2;
-		case XR_MSG_CSET_BEGIN:
-			rc = xr_dec_u64(p, n, &v);
-			if (rc < 0 || begun)
+		case XR_MSG_CSET_BEGIN: {
+			struct xr_cset_begin cb;
+
+			rc = xr_dec_cset_begin(p, n, &cb);
+			if (rc < 0 || begun) {
+				xr_cset_begin_free(&cb);
 				return rc < 0 ? rc : XR_EPROTO;
-			r->s->cset = v;
+			}
+			r->s->cset = cb.cset;
+			r->incremental = cb.flags & XR_CSET_INCREMENTAL;
 			begun = true;
+			if (cb.top && !r->incremental)
+				rc = walk_early(r, cb.top);
+			xr_cset_begin_free(&cb);
+			if (rc < 0)
+				return rc;
+			break;
+		}
+		case XR_MSG_SCOPE:
+			if (!begun || !r->incremental || r->src.n)
+				return XR_EPROTO;
+			rc = xr_dec_scope(p, n, &r->scope);
+			if (rc < 0) {
+				xr_error("protocol error: invalid change set scope from the sender (%s)",
+					 xr_strerror(rc));
+				return rc;
+			}
 			break;
 		case XR_MSG_IDMAP:
 			/* tables accumulate over frames, so the decoder's limit bounds them all */
@@ -295,6 +353,9 @@ static int drop_own_excludes(struct receiver *r)
 
 		if (hlen && !strncmp(e->path, hidden, hlen))
 			drop = true;	/* inside a hidden directory ("dir/") */
+		else if (r->incremental &&
+			 xr_filters_excluded_above(r->o->filters, e->path, XR_SIDE_SENDER))
+			drop = true;	/* the hidden directory is not in this list */
 		else if (strcmp(e->path, ".") != 0 &&
 			 xr_filters_excluded(r->o->filters, e->path, e->type == XR_FT_DIR,
 					     XR_SIDE_SENDER)) {
@@ -314,35 +375,207 @@ static int drop_own_excludes(struct receiver *r)
 	return 0;
 }
 
+/* The receiver's walk options. */
+static void dest_walk_opts(const struct xr_opts *o, struct xr_walk_opts *wo)
+{
+	memset(wo, 0, sizeof(*wo));
+	wo->recursive = o->recursive;
+	wo->links = true;
+	wo->devices = true;
+	wo->checksum = o->checksum;
+	wo->side = XR_WALK_RECEIVER;
+	wo->skip_name = XR_STATE_DIR;
+}
+
+/*
+ * Walks DEST below the top directory entry top ("." or a name) into r->dst.
+ * Returns 1 when walked, 0 when there is nothing to walk that way (DEST
+ * new, or top is not a directory there), or a negative xr_err.
+ */
+static int walk_dest_top(struct receiver *r, const char *top)
+{
+	struct xr_walk_opts wo;
+	unsigned vanished = 0, errors = 0;
+	int fd, rc;
+
+	if (r->rootfd < 0 || r->created_root)
+		return 0;
+	dest_walk_opts(r->o, &wo);
+	if (!strcmp(top, ".")) {
+		rc = xr_walk(r->rootfd, NULL, r->o->filters, &wo, &r->dst, &vanished, &errors);
+		return rc < 0 ? rc : 1;
+	}
+	fd = xr_fs_open(r->rootfd, top, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	rc = xr_walk(fd, top, r->o->filters, &wo, &r->dst, &vanished, &errors);
+	close(fd);
+	return rc < 0 ? rc : 1;
+}
+
+/* True if the scope sc (sorted) has path, or a subtree item above it. */
+static bool scope_covers(const struct xr_scope *sc, const char *path)
+{
+	char buf[XR_PATH_MAX + 1];
+	size_t len = strlen(path);
+	bool exact = true;
+
+	if (len > XR_PATH_MAX)
+		return false;
+	memcpy(buf, path, len + 1);
+	for (;;) {
+		size_t lo = 0, hi = sc->n;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = xr_path_cmp(sc->v[mid].path, buf);
+
+			if (c == 0) {
+				if (exact || sc->v[mid].subtree)
+					return true;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!strcmp(buf, "."))
+			return false;
+		char *slash = strrchr(buf, '/');
+
+		if (slash)
+			*slash = '\0';
+		else
+			strcpy(buf, ".");
+		exact = false;
+	}
+}
+
+/*
+ * An incremental change set: every entry the sender listed must lie in
+ * its scope; DEST is listed for the scope only, each item whose sender
+ * entry is gone or no directory with what is below it.  Returns 0, or
+ * XR_EPROTO for a list that strays from its scope.
+ */
+static int walk_dest_scope(struct receiver *r)
+{
+	struct xr_walk_opts wo;
+	unsigned vanished = 0, errors = 0;
+	int rc;
+
+	xr_scope_normalize(&r->scope);
+	for (size_t i = 0; i < r->src.n; i++) {
+		if (!scope_covers(&r->scope, r->src.e[i].path)) {
+			xr_error("protocol error: %s is listed outside the change set's scope",
+				 r->src.e[i].path);
+			return XR_EPROTO;
+		}
+	}
+	for (size_t i = 0, j = 0; i < r->scope.n; i++) {
+		struct xr_scope_item it = r->scope.v[i];
+		const struct xr_entry *se = xr_manifest_find(&r->src, it.path);
+
+		if (!se || se->type != XR_FT_DIR)
+			it.subtree = true;
+		if (r->o->filters && strcmp(it.path, ".") != 0 &&
+		    (xr_filters_excluded_above(r->o->filters, it.path, XR_SIDE_SENDER) ||
+		     xr_filters_excluded(r->o->filters, it.path, se && se->type == XR_FT_DIR,
+					 XR_SIDE_SENDER))) {
+			free(it.path);	/* hidden by our own rules: neither listed nor touched */
+		} else {
+			r->scope.v[j++] = it;
+		}
+		if (i + 1 == r->scope.n)
+			r->scope.n = j;
+	}
+	xr_scope_normalize(&r->scope);
+	if (r->rootfd < 0 || r->created_root)
+		return 0;
+	dest_walk_opts(r->o, &wo);
+	rc = xr_walk_scope(r->rootfd, NULL, &r->scope, r->o->filters, &wo, &r->dst, &vanished,
+			   &errors);
+	xr_info(2, "incremental change set %llu: %zu scope item(s), %zu listed by the sender, "
+		"%zu in DEST", (unsigned long long)r->s->cset, r->scope.n, r->src.n, r->dst.n);
+	return rc;
+}
+
+/*
+ * An incremental change set assumes DEST holds the directories above what
+ * it lists (the last change set left them there).  Returns true when one
+ * is missing (DEST drifted: someone removed it by hand).
+ */
+static bool dest_drifted(struct receiver *r)
+{
+	char parent[XR_PATH_MAX + 1], ok[XR_PATH_MAX + 1] = "";
+	const struct xr_entry *pe;
+
+	/* a directory listed by itself is one whose contents DEST has (they did not change) */
+	for (size_t i = 0; i < r->scope.n; i++) {
+		if (r->scope.v[i].subtree)
+			continue;
+		pe = xr_manifest_find(&r->dst, r->scope.v[i].path);
+		if (!pe || pe->type != XR_FT_DIR) {
+			xr_info(1, "%s: no directory in DEST, which the change set builds on",
+				r->scope.v[i].path);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < r->src.n; i++) {
+		const char *path = r->src.e[i].path, *slash = strrchr(path, '/');
+		int fd;
+
+		if (!strcmp(path, "."))
+			continue;
+		if (slash == NULL) {
+			if (r->rootfd < 0 || r->created_root)
+				return true;
+			continue;
+		}
+		memcpy(parent, path, (size_t)(slash - path));
+		parent[slash - path] = '\0';
+		pe = xr_manifest_find(&r->src, parent);
+		if ((pe && pe->type == XR_FT_DIR) || !strcmp(parent, ok))
+			continue;
+		pe = xr_manifest_find(&r->dst, parent);
+		if (pe && pe->type == XR_FT_DIR)
+			continue;
+		if (r->rootfd < 0)
+			return true;
+		fd = xr_fs_open(r->rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		if (fd < 0) {
+			xr_info(1, "%s: missing in DEST, which the change set builds on", parent);
+			return true;
+		}
+		close(fd);
+		strcpy(ok, parent);
+	}
+	return false;
+}
+
 /* Walks what DEST already holds of the transfer into r->dst. */
 static int walk_dest(struct receiver *r)
 {
 	const struct xr_opts *o = r->o;
-	struct xr_walk_opts wo = {0};
 	const struct xr_entry *top;
 	struct xr_entry e;
-	unsigned vanished = 0, errors = 0;
 	int fd, rc;
 
-	xr_manifest_init(&r->dst);
+	if (r->early_top) {
+		top = r->src.n ? &r->src.e[0] : NULL;
+		if (top && top->type == XR_FT_DIR && !strcmp(top->path, r->early_top))
+			return 0;	/* walked while the list came */
+		xr_manifest_free(&r->dst);
+	}
+	if (r->incremental)
+		return walk_dest_scope(r);
 	if (r->rootfd < 0 || r->src.n == 0 || r->created_root)
 		return 0;
-	wo.recursive = o->recursive;
-	wo.links = true;
-	wo.devices = true;
-	wo.checksum = o->checksum;
-	wo.side = XR_WALK_RECEIVER;
-	wo.skip_name = XR_STATE_DIR;
 	top = &r->src.e[0];
-	if (!strcmp(top->path, "."))
-		return xr_walk(r->rootfd, NULL, o->filters, &wo, &r->dst, &vanished, &errors);
-	if (top->type == XR_FT_DIR && strchr(top->path, '/') == NULL) {
-		fd = xr_fs_open(r->rootfd, top->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-		if (fd >= 0) {
-			rc = xr_walk(fd, top->path, o->filters, &wo, &r->dst, &vanished, &errors);
-			close(fd);
-			return rc;
-		}
+	if (top->type == XR_FT_DIR && (!strcmp(top->path, ".") || strchr(top->path, '/') == NULL)) {
+		rc = walk_dest_top(r, top->path);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
 	}
 	/* a single name: what is there now, if anything */
 	for (size_t i = 0; i < r->src.n; i++) {
@@ -908,7 +1141,7 @@ static int open_dest(struct receiver *r, const char *dest)
 	char *parent = NULL, *copy = NULL;
 	struct stat st;
 	size_t len = strlen(dest);
-	bool single = r->src.n == 1 && r->src.e[0].type != XR_FT_DIR;
+	bool single = !r->incremental && r->src.n == 1 && r->src.e[0].type != XR_FT_DIR;
 	int recovered = 0, rc = 0;
 
 	if (single && !(len && dest[len - 1] == '/') &&
@@ -1019,6 +1252,8 @@ static int receive_one(struct xr_session *s, const char *dest)
 	r.s = s;
 	r.o = o;
 	r.rootfd = -1;
+	r.dest_path = dest;
+	xr_scope_init(&r.scope);
 	r.sg_fd = -1;
 	r.in.fd = -1;
 	r.in.basis_fd = -1;
@@ -1060,6 +1295,7 @@ static int receive_one(struct xr_session *s, const char *dest)
 	rc = drop_own_excludes(&r);
 	if (rc < 0)
 		goto fail;
+	xr_manifest_trim(&r.src);
 	for (size_t i = 0; i < r.src.n; i++) {
 		xr_meta_map_ids(&r.src, &r.mo, &r.src.e[i]);
 		if (r.src.e[i].type == XR_FT_REG) {
@@ -1070,10 +1306,27 @@ static int receive_one(struct xr_session *s, const char *dest)
 		}
 	}
 	s->st.files_total = r.src.n;
-	rc = open_dest(&r, dest);
-	if (rc < 0)
-		goto fail;
+	if (!r.dest_opened) {
+		rc = open_dest(&r, dest);
+		r.dest_opened = true;
+		if (rc < 0)
+			goto fail;
+	}
 	rc = walk_dest(&r);
+	xr_manifest_trim(&r.dst);
+	if (rc == 0 && r.incremental && dest_drifted(&r)) {
+		/* apply nothing of it; a full change set repairs DEST */
+		xr_logfile("%s: DEST differs from what the change set builds on: full reconcile",
+			   dest);
+		rc = ask_resync(&r);
+		if (rc == 0)
+			rc = skip_cset(&r);
+		if (rc == 0)
+			rc = send_result(&r, 0);
+		if (rc < 0)
+			goto fail;
+		goto out;
+	}
 	if (rc == 0)
 		rc = xr_plan_build(&r.src, &r.dst, o->filters, &r.po, &r.plan);
 	if (rc == 0)
@@ -1089,6 +1342,10 @@ static int receive_one(struct xr_session *s, const char *dest)
 	for (size_t i = 0; i < r.nwants; i++)
 		if (!r.wants[i].skipped)
 			note_parent(&r, r.src.e[r.plan.items[r.wants[i].item].src].path);
+	free(r.wants);	/* the commit's journal needs the memory more */
+	r.wants = NULL;
+	free(r.dir_noted);
+	r.dir_noted = NULL;
 	if (r.txn && xr_txn_count(r.txn) > 0) {
 		rc = xr_txn_commit(r.txn, (const char *const *)o->commit_last);
 		r.txn = NULL;
@@ -1131,6 +1388,10 @@ out:
 	free(r.wants);
 	free(r.dir_noted);
 	free(r.single_src_name);
+	free(r.early_top);
+	xr_scope_free(&r.scope);
+	if (o->watch && !s->is_server)
+		fflush(stdout);	/* a watcher's output (a log, the journal) follows each change set */
 	return rc;
 }
 

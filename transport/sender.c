@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,13 +28,57 @@
 #define READ_RETRIES 3
 #define FLIST_BATCH (60u * 1024)
 
+/* Watch batches larger than this go as a full change set. */
+#define INCREMENTAL_MAX_PATHS 20000u
+
 /* Where the source's files are opened from. */
 struct src_tree {
 	int basefd;		/* directory the stripped paths are relative to */
 	size_t strip;		/* bytes to strip from manifest paths ("name/") */
 	const char *prefix;	/* walk prefix or NULL */
 	struct xr_manifest m;
+	bool walked;		/* a directory walk, not a single name: can go incremental */
+	bool announced;		/* CSET_BEGIN is sent */
 };
+
+/*
+ * Sends CSET_BEGIN.  A peer that knows incremental change sets also gets
+ * flags and, when top is non-NULL, the name of the top entry ahead of the
+ * walk (it then walks DEST meanwhile).
+ */
+static int send_cset_begin(struct xr_session *s, uint64_t flags, const char *top)
+{
+	struct xr_cset_begin cb = {s->cset, 0, NULL};
+	struct xr_buf b;
+	int rc;
+
+	if (s->peer_caps & XR_CAP_INCREMENTAL) {
+		cb.flags = flags | (top ? XR_CSET_TOP : 0);
+		cb.top = (char *)top;
+	}
+	xr_buf_init(&b);
+	rc = xr_enc_cset_begin(&b, &cb);
+	if (rc == 0)
+		rc = xr_conn_send_buf(s->conn, XR_MSG_CSET_BEGIN, &b);
+	if (rc == 0 && cb.top)
+		rc = xr_conn_flush(s->conn);	/* now, so the receiver walks while we do */
+	xr_buf_free(&b);
+	return rc;
+}
+
+/* Sets up the options of the sender's walks. */
+static void sender_walk_opts(const struct xr_opts *o, struct xr_walk_opts *wo)
+{
+	memset(wo, 0, sizeof(*wo));
+	wo->recursive = o->recursive;
+	/* links and devices are listed; the receiver's plan skips them as rsync */
+	wo->links = true;
+	wo->devices = true;
+	wo->checksum = o->checksum;
+	wo->map_names = !o->numeric_ids;
+	wo->side = XR_WALK_SENDER;
+	wo->skip_name = XR_STATE_DIR;
+}
 
 /* Splits "a/b/c" into parent "a/b" and leaf "c" (allocated copies). */
 static int split_path(const char *path, char **parent, char **leaf)
@@ -84,29 +129,24 @@ static int build_tree(struct xr_session *s, const char *src, bool trailing_slash
 		      struct src_tree *t)
 {
 	const struct xr_opts *o = s->opts;
-	struct xr_walk_opts wo = {0};
+	struct xr_walk_opts wo;
 	char *parent = NULL, *leaf = NULL;
 	struct stat st;
 	unsigned vanished = 0, errors = 0;
 	int fd = -1, rc;
 
+	memset(t, 0, sizeof(*t));
 	xr_manifest_init(&t->m);
 	t->basefd = -1;
-	t->strip = 0;
-	t->prefix = NULL;
-	wo.recursive = o->recursive;
-	/* links and devices are listed; the receiver's plan skips them as rsync */
-	wo.links = true;
-	wo.devices = true;
-	wo.checksum = o->checksum;
-	wo.map_names = !o->numeric_ids;
-	wo.side = XR_WALK_SENDER;
-	wo.skip_name = XR_STATE_DIR;
+	sender_walk_opts(o, &wo);
 
 	fd = open_source_path(src, root_fd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 	if (fd >= 0 && (trailing_slash || !strcmp(src, ".") || !strcmp(src, "/"))) {
 		t->basefd = fd;
-		rc = xr_walk(fd, NULL, o->filters, &wo, &t->m, &vanished, &errors);
+		rc = send_cset_begin(s, 0, ".");
+		t->announced = t->walked = true;
+		if (rc == 0)
+			rc = xr_walk(fd, NULL, o->filters, &wo, &t->m, &vanished, &errors);
 		goto walked;
 	}
 	if (fd < 0 && trailing_slash && root_fd >= 0) {
@@ -121,7 +161,10 @@ static int build_tree(struct xr_session *s, const char *src, bool trailing_slash
 		fd = open_source_path(src, root_fd, O_RDONLY | O_DIRECTORY);
 		if (fd >= 0) {
 			t->basefd = fd;
-			rc = xr_walk(fd, NULL, o->filters, &wo, &t->m, &vanished, &errors);
+			rc = send_cset_begin(s, 0, ".");
+			t->announced = t->walked = true;
+			if (rc == 0)
+				rc = xr_walk(fd, NULL, o->filters, &wo, &t->m, &vanished, &errors);
 			goto walked;
 		}
 	}
@@ -145,7 +188,10 @@ static int build_tree(struct xr_session *s, const char *src, bool trailing_slash
 		t->basefd = fd;
 		t->strip = strlen(leaf) + 1;
 		t->prefix = leaf;
-		rc = xr_walk(fd, leaf, o->filters, &wo, &t->m, &vanished, &errors);
+		rc = send_cset_begin(s, 0, leaf);
+		t->announced = t->walked = true;
+		if (rc == 0)
+			rc = xr_walk(fd, leaf, o->filters, &wo, &t->m, &vanished, &errors);
 		leaf = NULL;	/* kept for the prefix; freed with the tree */
 		goto walked;
 	}
@@ -204,20 +250,39 @@ static int open_entry(const struct src_tree *t, const struct xr_entry *e)
 	return xr_fs_open(t->basefd, rel, O_RDONLY | O_CLOEXEC, 0);
 }
 
-/* Sends the change set's header and file list. */
-static int send_flist(struct xr_session *s, struct src_tree *t)
+/* Sends the SCOPE frames of an incremental change set. */
+static int send_scope(struct xr_session *s, const struct xr_scope *sc)
+{
+	struct xr_buf b;
+	int rc = 0;
+
+	xr_buf_init(&b);
+	for (size_t i = 0; rc == 0 && i < sc->n; i++) {
+		rc = xr_enc_scope_item(&b, &sc->v[i]);
+		if (rc == 0 && (b.len >= FLIST_BATCH || i + 1 == sc->n)) {
+			rc = xr_conn_send_buf(s->conn, XR_MSG_SCOPE, &b);
+			xr_buf_reset(&b);
+		}
+	}
+	xr_buf_free(&b);
+	return rc;
+}
+
+/* Sends the change set's header (scope: incremental) and file list. */
+static int send_flist(struct xr_session *s, struct src_tree *t, const struct xr_scope *scope)
 {
 	struct xr_flist_coder coder;
 	struct xr_buf b;
 	size_t i;
-	int rc;
+	int rc = 0;
 
 	xr_buf_init(&b);
-	rc = xr_enc_u64(&b, s->cset);
-	if (rc == 0)
-		rc = xr_conn_send_buf(s->conn, XR_MSG_CSET_BEGIN, &b);
+	if (!t->announced)
+		rc = send_cset_begin(s, scope ? XR_CSET_INCREMENTAL : 0, NULL);
+	t->announced = true;
+	if (rc == 0 && scope)
+		rc = send_scope(s, scope);
 	if (rc == 0 && !s->opts->numeric_ids && t->m.nusers) {
-		xr_buf_reset(&b);
 		rc = xr_enc_idmap(&b, 'u', t->m.users, t->m.nusers);
 		if (rc == 0)
 			rc = xr_conn_send_buf(s->conn, XR_MSG_IDMAP, &b);
@@ -496,10 +561,32 @@ static int load_signature(struct xr_session *s, uint64_t idx, struct xr_sig_load
 	return rc;
 }
 
-/* Sends one change set: the list, then data for each request; returns the RESULT status. */
-static int send_cset(struct xr_session *s, const char *src, bool trailing_slash, int root_fd)
+/* Starts a change set: counters and flags of the last one are cleared. */
+static void cset_start(struct xr_session *s)
 {
-	struct src_tree t;
+	memset(&s->st, 0, sizeof(s->st));
+	s->status = 0;
+	s->vanished = s->partial = false;
+	s->cset++;
+}
+
+/* Frees a source tree and leaves it empty. */
+static void src_tree_free(struct src_tree *t)
+{
+	if (t->basefd >= 0)
+		close(t->basefd);
+	free((char *)t->prefix);
+	xr_manifest_free(&t->m);
+	memset(t, 0, sizeof(*t));
+	t->basefd = -1;
+}
+
+/*
+ * Sends the list of t (scope: an incremental change set), then data for
+ * each request; returns the RESULT status, or a local error.
+ */
+static int run_cset(struct xr_session *s, struct src_tree *t, const struct xr_scope *scope)
+{
 	struct xr_request req;
 	struct xr_result res;
 	struct xr_sig_load *sig = NULL;
@@ -509,24 +596,13 @@ static int send_cset(struct xr_session *s, const char *src, bool trailing_slash,
 	bool req_end = false, peer_failed = false, got_result = false;
 	int rc;
 
-	memset(&t, 0, sizeof(t));
-	memset(&s->st, 0, sizeof(s->st));
-	s->status = 0;
-	s->vanished = s->partial = false;
-	s->cset++;
-	rc = build_tree(s, src, trailing_slash, root_fd, &t);
-	if (rc < 0) {
-		xr_conn_send_error(s->conn, rc, "%s: cannot read the source (%s)", src,
-				   xr_strerror(rc));
-		goto out;
-	}
-	s->st.files_total = t.m.n;
-	for (size_t i = 0; i < t.m.n; i++)
-		if (t.m.e[i].type == XR_FT_REG) {
+	s->st.files_total = t->m.n;
+	for (size_t i = 0; i < t->m.n; i++)
+		if (t->m.e[i].type == XR_FT_REG) {
 			s->st.files_reg++;
-			s->st.total_size += t.m.e[i].size;
+			s->st.total_size += t->m.e[i].size;
 		}
-	rc = send_flist(s, &t);
+	rc = send_flist(s, t, scope);
 	while (rc == 0 && !req_end) {
 		rc = xr_conn_wait_frame(s->conn, &type, &p, &n);
 		if (rc < 0)
@@ -535,7 +611,7 @@ static int send_cset(struct xr_session *s, const char *src, bool trailing_slash,
 		switch (type) {
 		case XR_MSG_REQUEST:
 			rc = xr_dec_request(p, n, &req);
-			if (rc == 0 && (req.idx >= t.m.n || t.m.e[req.idx].type != XR_FT_REG)) {
+			if (rc == 0 && (req.idx >= t->m.n || t->m.e[req.idx].type != XR_FT_REG)) {
 				xr_error("protocol error: request for a non-file index %llu",
 					 (unsigned long long)req.idx);
 				rc = XR_EPROTO;
@@ -543,7 +619,7 @@ static int send_cset(struct xr_session *s, const char *src, bool trailing_slash,
 			if (rc == 0 && req.have_basis)
 				rc = load_signature(s, req.idx, &sig);
 			if (rc == 0)
-				rc = serve_request(s, &t, &req, sig);
+				rc = serve_request(s, t, &req, sig);
 			xr_sig_load_free(sig);
 			sig = NULL;
 			break;
@@ -613,12 +689,121 @@ static int send_cset(struct xr_session *s, const char *src, bool trailing_slash,
 		xr_conn_send_error(s->conn, rc, "the sender failed: %s", xr_strerror(rc));
 	if (rc == 0)
 		rc = s->status;
+	return rc;
+}
+
+/*
+ * Sends one full change set of src; returns as run_cset().  With keep, the
+ * tree is handed to the caller (--watch: the base of incremental change
+ * sets), else freed.
+ */
+static int send_cset(struct xr_session *s, const char *src, bool trailing_slash, int root_fd,
+		     struct src_tree *keep)
+{
+	struct src_tree t;
+	int rc;
+
+	cset_start(s);
+	rc = build_tree(s, src, trailing_slash, root_fd, &t);
+	if (rc < 0)
+		xr_conn_send_error(s->conn, rc, "%s: cannot read the source (%s)", src,
+				   xr_strerror(rc));
+	else
+		rc = run_cset(s, &t, NULL);
+	if (keep && rc >= 0 && t.walked) {
+		*keep = t;
+		return rc;
+	}
+	src_tree_free(&t);
+	return rc;
+}
+
+/* The path in the manifest of the watched path w (relative to the watched directory). */
+static int manifest_path(const struct src_tree *t, const char *w, char *out, size_t cap)
+{
+	int len;
+
+	if (w[0] == '\0' || strcmp(w, ".") == 0)
+		len = snprintf(out, cap, "%s", t->prefix ? t->prefix : ".");
+	else if (t->prefix)
+		len = snprintf(out, cap, "%s/%s", t->prefix, w);
+	else
+		len = snprintf(out, cap, "%s", w);
+	return len < 0 || (size_t)len >= cap ? XR_ELIMIT : 0;
+}
+
+/*
+ * Adds path to sc: the whole subtree unless tree already has it as a
+ * directory (then only its own attributes can have changed; what changed
+ * inside it is reported by name).
+ */
+static int scope_add_path(struct xr_scope *sc, const struct src_tree *tree, const char *path)
+{
+	const struct xr_entry *old = xr_manifest_find(&tree->m, path);
+
+	return xr_scope_add(sc, path, !(old && old->type == XR_FT_DIR));
+}
+
+/*
+ * Sends an incremental change set for the watched paths (the batch of
+ * xr_watch_take()): only they and their directories are statted, listed
+ * and compared; then tree is brought up to date.  Returns as run_cset(),
+ * or XR_ENOMEM with tree no longer usable (the caller goes full).
+ */
+static int send_incremental(struct xr_session *s, struct src_tree *tree, char **paths,
+			    size_t npaths)
+{
+	struct xr_walk_opts wo;
+	struct xr_scope sc;
+	struct src_tree d;
+	char mp[XR_PATH_MAX + 1];
+	unsigned vanished = 0, errors = 0;
+	int rc = 0, rc2;
+
+	cset_start(s);
+	xr_scope_init(&sc);
+	for (size_t i = 0; rc == 0 && i < npaths; i++) {
+		char *slash;
+
+		if (manifest_path(tree, paths[i], mp, sizeof(mp)) < 0)
+			continue;	/* too long to be listed by a walk either */
+		rc = scope_add_path(&sc, tree, mp);
+		/* its directory's mtime changed with it */
+		slash = strrchr(mp, '/');
+		if (rc == 0 && slash) {
+			*slash = '\0';
+			rc = scope_add_path(&sc, tree, mp);
+		} else if (rc == 0 && strcmp(mp, ".") != 0 && !tree->prefix) {
+			rc = scope_add_path(&sc, tree, ".");
+		}
+	}
+	if (rc == 0)
+		rc = xr_scope_normalize(&sc);
+	memset(&d, 0, sizeof(d));
+	xr_manifest_init(&d.m);
+	d.basefd = tree->basefd;
+	d.strip = tree->strip;
+	d.prefix = tree->prefix;
+	sender_walk_opts(s->opts, &wo);
+	if (rc == 0)
+		rc = xr_walk_scope(tree->basefd, tree->prefix, &sc, s->opts->filters, &wo, &d.m,
+				   &vanished, &errors);
+	if (rc < 0) {
+		xr_conn_send_error(s->conn, rc, "cannot read the source (%s)", xr_strerror(rc));
+		goto out;
+	}
+	s->vanished = vanished > 0;
+	s->partial = errors > 0;
+	xr_info(2, "watch: incremental change set %llu: %zu path(s) in scope, %zu listed",
+		(unsigned long long)s->cset, sc.n, d.m.n);
+	rc = run_cset(s, &d, &sc);
+	/* the source's state is what was listed, whatever the receiver made of it */
+	rc2 = xr_manifest_splice(&tree->m, &sc, &d.m);
+	if (rc2 < 0 && rc >= 0)
+		rc = rc2;
 out:
-	if (t.basefd >= 0)
-		close(t.basefd);
-	if (t.prefix)
-		free((char *)t.prefix);
-	xr_manifest_free(&t.m);
+	xr_manifest_free(&d.m);
+	xr_scope_free(&sc);
 	return rc;
 }
 
@@ -664,21 +849,44 @@ static bool session_fatal(int rc)
 	       rc == XR_ENOMEM || rc == XR_ESTART || rc == XR_ESSH || rc == XR_EDENIED;
 }
 
+/* Appends the batch paths to the pending ones (ownership moves); returns 0 or XR_ENOMEM. */
+static int pend_add(char ***pend, size_t *npend, char **paths, size_t n)
+{
+	char **np;
+
+	if (n == 0) {
+		free(paths);
+		return 0;
+	}
+	np = realloc(*pend, (*npend + n) * sizeof(*np));
+	if (np == NULL) {
+		xr_watch_free_paths(paths, n);
+		return XR_ENOMEM;
+	}
+	memcpy(np + *npend, paths, n * sizeof(*np));
+	free(paths);
+	*pend = np;
+	*npend += n;
+	return 0;
+}
+
 /*
  * --watch on the sending side: after the initial change set, waits on
  * inotify and the connection (no polling), ships one change set per
- * coalesced batch, answers RESYNC, sends KEEPALIVE when idle and a full
- * reconcile every --reconcile seconds (when this side is the client).
+ * coalesced batch - incremental when the peer takes them and the last one
+ * went through, else full - answers RESYNC, sends KEEPALIVE when idle and a
+ * full reconcile every --reconcile seconds (when this side is the client).
+ * tree is the last full change set's list, kept up to date.
  */
 static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash, int root_fd,
-		      struct xr_watch *w)
+		      struct xr_watch *w, struct src_tree *tree, bool tree_ok)
 {
 	const struct xr_opts *o = s->opts;
 	const uint8_t *p;
-	char **paths;
-	size_t n, npaths;
+	char **paths, **pend = NULL;
+	size_t n, npaths, npend = 0;
 	uint8_t type;
-	bool ready, rescan, pending = false;
+	bool ready, rescan, pending = false, full = false;
 	int64_t now, ka_ms, next_ka, next_reconcile, wait;
 	int rc = 0, due;
 
@@ -689,8 +897,24 @@ static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash
 							      : INT64_MAX;
 	while (!watch_stop) {
 		if (s->resync || pending) {
-			s->resync = pending = false;
-			rc = send_cset(s, src, trailing_slash, root_fd);
+			bool incremental = !s->resync && !full && tree_ok &&
+					   (s->peer_caps & XR_CAP_INCREMENTAL) &&
+					   npend <= INCREMENTAL_MAX_PATHS;
+
+			s->resync = pending = full = false;
+			if (incremental) {
+				rc = send_incremental(s, tree, pend, npend);
+			} else {
+				xr_info(2, "watch: full change set %llu",
+					(unsigned long long)s->cset + 1);
+				src_tree_free(tree);
+				rc = send_cset(s, src, trailing_slash, root_fd, tree);
+			}
+			xr_watch_free_paths(pend, npend);
+			pend = NULL;
+			npend = 0;
+			/* a change set that did not go through leaves the receiver unknown */
+			tree_ok = rc == 0 && tree->walked;
 			if (rc < 0 && session_fatal(rc))
 				break;
 			if (s->on_cset)
@@ -740,12 +964,15 @@ static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash
 			if (rc < 0)
 				break;
 			xr_info(2, "watch: %zu changed path(s)%s", npaths, rescan ? ", rescan" : "");
-			xr_watch_free_paths(paths, npaths);
+			if (rescan)
+				full = true;
+			if (pend_add(&pend, &npend, paths, npaths) < 0)
+				full = true;	/* out of memory for the names: walk it all */
 			pending = true;
 		}
 		now = mono_ms();
 		if (now >= next_reconcile) {
-			pending = true;
+			pending = full = true;
 			next_reconcile = now + (int64_t)o->reconcile * 1000;
 		}
 		if (now >= next_ka) {
@@ -755,6 +982,7 @@ static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash
 			next_ka = now + ka_ms;
 		}
 	}
+	xr_watch_free_paths(pend, npend);
 	if (watch_stop && rc >= 0)
 		rc = 0;	/* a clean stop: the client's BYE ends the session */
 	return rc;
@@ -765,8 +993,11 @@ int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, in
 	const struct xr_opts *o = s->opts;
 	struct xr_watch_opts wo;
 	struct xr_watch *w = NULL;
+	struct src_tree tree;
 	int rc;
 
+	memset(&tree, 0, sizeof(tree));
+	tree.basefd = -1;
 	if (o->watch) {
 		/* watching starts before the full change set: nothing changed during it is lost */
 		memset(&wo, 0, sizeof(wo));
@@ -781,11 +1012,12 @@ int xr_sender_run(struct xr_session *s, const char *src, bool trailing_slash, in
 			return rc;
 		}
 	}
-	rc = send_cset(s, src, trailing_slash, root_fd);
+	rc = send_cset(s, src, trailing_slash, root_fd, o->watch ? &tree : NULL);
 	if (s->on_cset)
 		s->on_cset(s, rc);
 	if (o->watch && !(rc < 0 && session_fatal(rc)))
-		rc = watch_loop(s, src, trailing_slash, root_fd, w);
+		rc = watch_loop(s, src, trailing_slash, root_fd, w, &tree, rc == 0 && tree.walked);
+	src_tree_free(&tree);
 	xr_watch_close(w);
 	return rc;
 }

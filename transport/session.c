@@ -22,7 +22,7 @@
 #define XR_VERSION "0.1.0"
 #endif
 
-#define MY_CAPS (XR_CAP_ZLIB | XR_CAP_NSEC)
+#define MY_CAPS (XR_CAP_ZLIB | XR_CAP_NSEC | XR_CAP_INCREMENTAL)
 
 int xr_session_peer_error(struct xr_session *s, const uint8_t *p, size_t n)
 {
@@ -165,6 +165,7 @@ int xr_client_handshake(struct xr_session *s, const struct xr_wire_options *wo)
 	xr_buf_free(&b);
 	if (rc == 0)
 		rc = recv_hello(s->conn, &caps);
+	s->peer_caps = caps;
 	if (rc == 0 && s->opts->compress && (caps & XR_CAP_ZLIB))
 		rc = xr_conn_set_compress(s->conn, 6);
 	return rc;
@@ -383,6 +384,7 @@ int xr_serve_main(const struct xr_opts *cmdline)
 		path = ".";
 	}
 	rc = send_hello(c);
+	s.peer_caps = caps;
 	if (rc == 0 && o.compress && (caps & XR_CAP_ZLIB))
 		rc = xr_conn_set_compress(c, 6);
 	if (rc < 0)

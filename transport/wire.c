@@ -970,6 +970,93 @@ int xr_enc_u64(struct xr_buf *b, uint64_t v)
 	return enc_done(b, start);
 }
 
+/* CSET_BEGIN: varint cset [varint flags [string top]]. */
+int xr_enc_cset_begin(struct xr_buf *b, const struct xr_cset_begin *c)
+{
+	size_t start = b->len;
+
+	xr_put_varint(b, c->cset);
+	if (c->flags) {
+		xr_put_varint(b, c->flags);
+		if (c->flags & XR_CSET_TOP) {
+			if (!c->top || strlen(c->top) > XR_NAME_MAX)
+				return XR_ELIMIT;
+			xr_put_str(b, c->top);
+		}
+	}
+	return enc_done(b, start);
+}
+
+/* Decodes CSET_BEGIN; the short form (a bare number) has no flags. */
+int xr_dec_cset_begin(const void *p, size_t n, struct xr_cset_begin *c)
+{
+	struct xr_rd r;
+
+	memset(c, 0, sizeof(*c));
+	xr_rd_init(&r, p, n);
+	c->cset = xr_get_varint(&r);
+	if (!r.err && r.off < r.len) {
+		c->flags = xr_get_varint(&r);
+		if (!r.err && (c->flags & ~(uint64_t)(XR_CSET_INCREMENTAL | XR_CSET_TOP)))
+			rd_fail(&r, XR_EPROTO);
+		if (!r.err && (c->flags & XR_CSET_TOP)) {
+			c->top = xr_get_str(&r, XR_NAME_MAX);
+			if (c->top && (strchr(c->top, '/') ||
+				       (strcmp(c->top, ".") && !xr_path_valid(c->top))))
+				rd_fail(&r, XR_EPROTO);
+		}
+	}
+	if (xr_rd_end(&r)) {
+		xr_cset_begin_free(c);
+		return r.err;
+	}
+	return 0;
+}
+
+void xr_cset_begin_free(struct xr_cset_begin *c)
+{
+	free(c->top);
+	c->top = NULL;
+}
+
+/* One SCOPE item: u8 flags, string path. */
+int xr_enc_scope_item(struct xr_buf *b, const struct xr_scope_item *it)
+{
+	size_t start = b->len;
+
+	if (strlen(it->path) > XR_PATH_MAX)
+		return XR_ELIMIT;
+	xr_put_u8(b, it->subtree ? XR_SCOPE_SUBTREE : 0);
+	xr_put_str(b, it->path);
+	return enc_done(b, start);
+}
+
+/* Decodes every item of a SCOPE payload into sc. */
+int xr_dec_scope(const void *p, size_t n, struct xr_scope *sc)
+{
+	struct xr_rd r;
+
+	xr_rd_init(&r, p, n);
+	while (!r.err && r.off < r.len) {
+		uint8_t fl = xr_get_u8(&r);
+		char *path;
+
+		if (!r.err && (fl & ~XR_SCOPE_SUBTREE))
+			rd_fail(&r, XR_EPROTO);
+		if (!r.err && sc->n >= XR_MAX_SCOPE)
+			rd_fail(&r, XR_ELIMIT);
+		path = r.err ? NULL : xr_get_str(&r, XR_PATH_MAX);
+		if (path && strcmp(path, ".") && !xr_path_valid(path))
+			rd_fail(&r, XR_EPROTO);
+		if (path && !r.err)
+			rd_fail(&r, xr_scope_add(sc, path, fl & XR_SCOPE_SUBTREE));
+		free(path);
+	}
+	if (r.err == 0 && n == 0)
+		rd_fail(&r, XR_EPROTO);	/* an empty frame says nothing */
+	return xr_rd_end(&r);
+}
+
 /* Decodes a one-varint payload. */
 int xr_dec_u64(const void *p, size_t n, uint64_t *v)
 {

@@ -71,6 +71,13 @@ bool xr_filters_excluded(const struct xr_filters *f, const char *path, bool is_d
 			 enum xr_filter_side side);
 
 /*
+ * True if a directory above path (any proper ancestor) is excluded for
+ * side: a walk would never have reached path.  False when f is NULL.
+ */
+bool xr_filters_excluded_above(const struct xr_filters *f, const char *path,
+			       enum xr_filter_side side);
+
+/*
  * The rule list in canonical text, for shipping to the peer: rule i as
  * "<letter>[s][r][!] <pattern>" (e.g. "- /conf.d/node.ini", "Pr foo"),
  * merge rules already expanded.  xr_filters_add(f, 0, text, ...) of each

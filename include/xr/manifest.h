@@ -70,6 +70,8 @@ void xr_manifest_init(struct xr_manifest *m);
 void xr_manifest_free(struct xr_manifest *m);
 /* Appends a deep copy of e; returns 0 or XR_ENOMEM. */
 int xr_manifest_add(struct xr_manifest *m, const struct xr_entry *e);
+/* Gives back unused capacity (a list that is complete); never fails. */
+void xr_manifest_trim(struct xr_manifest *m);
 /* Sorts with xr_path_cmp; returns XR_EPROTO if two entries share a path. */
 int xr_manifest_sort(struct xr_manifest *m);
 /* Binary search (manifest must be sorted); returns the entry or NULL. */
@@ -118,5 +120,56 @@ int xr_walk(int dirfd, const char *prefix, const struct xr_filters *filters,
  * XR_EFILEIO.
  */
 int xr_entry_stat(int dirfd, const char *name, const char *relpath, struct xr_entry *e);
+
+/*
+ * The scope of an incremental change set (--watch): the paths whose state
+ * it carries.  With subtree, everything below path is covered as well (a
+ * directory that appeared, vanished or changed type); without, only path
+ * itself (a file, or a directory whose own attributes changed).  A path in
+ * the scope that has no entry no longer exists (or is excluded).
+ */
+struct xr_scope_item {
+	char *path;
+	bool subtree;
+};
+
+struct xr_scope {
+	struct xr_scope_item *v;
+	size_t n, cap;
+};
+
+void xr_scope_init(struct xr_scope *sc);
+void xr_scope_free(struct xr_scope *sc);
+/* Appends a copy of path; returns 0 or XR_ENOMEM. */
+int xr_scope_add(struct xr_scope *sc, const char *path, bool subtree);
+/*
+ * Sorts with xr_path_cmp, merges duplicates (subtree if any was) and drops
+ * items below a subtree item, which it covers.  Returns 0.
+ */
+int xr_scope_normalize(struct xr_scope *sc);
+
+/*
+ * Lists only what sc (normalized) covers of the tree below dirfd, into m
+ * (sorted), with the rules of xr_walk(): prefix is dirfd's own path in m
+ * (NULL: "."), items outside it are ignored; an item below an excluded
+ * directory is left out, an excluded item itself as xr_walk() does for
+ * opts->side; an absent item is simply not listed.  Parents are opened
+ * beneath dirfd without following symlinks (a symlinked parent: absent).
+ * A subtree item that is a directory is walked recursively.  Returns as
+ * xr_walk().
+ */
+int xr_walk_scope(int dirfd, const char *prefix, const struct xr_scope *sc,
+		  const struct xr_filters *filters, const struct xr_walk_opts *opts,
+		  struct xr_manifest *m, unsigned *vanished, unsigned *errors);
+
+/*
+ * Applies an incremental change to m: every entry sc (normalized) covers
+ * is replaced by delta's entries (delta = xr_walk_scope() of sc).  An
+ * item's descendants are replaced too when it is a subtree item or is no
+ * longer a directory.  Moves delta's entries into m (delta is left empty,
+ * its id tables untouched).  Returns 0, or XR_ENOMEM with m unchanged.
+ */
+int xr_manifest_splice(struct xr_manifest *m, const struct xr_scope *sc,
+		       struct xr_manifest *delta);
 
 #endif

@@ -25,6 +25,7 @@ struct xr_session {
 	const struct xr_opts *opts;	/* options in force (the server builds its own) */
 	struct xr_conn *conn;
 	bool is_server;
+	uint64_t peer_caps;		/* capabilities both sides have (HELLO) */
 	bool peer_itemize;		/* receiver sends ITEM lines to the peer */
 	bool vanished, partial;		/* for exit codes 24 / 23 */
 	uint64_t cset;			/* change set counter */

@@ -45,6 +45,7 @@
 #define XR_CAP_ZLIB (1u << 0)
 #define XR_CAP_WATCH (1u << 1)
 #define XR_CAP_NSEC (1u << 2)
+#define XR_CAP_INCREMENTAL (1u << 3)	/* CSET_BEGIN flags, SCOPE: incremental change sets */
 
 enum xr_msg {
 	XR_MSG_HELLO = 1,
@@ -55,6 +56,7 @@ enum xr_msg {
 	XR_MSG_IDMAP = 11,
 	XR_MSG_FLIST = 12,
 	XR_MSG_FLIST_END = 13,
+	XR_MSG_SCOPE = 14,	/* incremental change set: the paths it covers */
 	XR_MSG_REQUEST = 20,
 	XR_MSG_SIG = 21,
 	XR_MSG_SIG_END = 22,
@@ -225,7 +227,35 @@ struct xr_file_abort {
 int xr_enc_file_abort(struct xr_buf *b, const struct xr_file_abort *f);
 int xr_dec_file_abort(const void *p, size_t n, struct xr_file_abort *f);
 
-/* A single varint payload (CSET_BEGIN id, FLIST_END count, SIG_END idx, ...). */
+/*
+ * CSET_BEGIN: the change set's number, then (optional, absent = 0) flags
+ * and, with XR_CSET_TOP, the name of the transfer's top directory entry
+ * ("." or one valid name) sent before the sender walks, so the receiver can
+ * walk DEST meanwhile.  An incremental change set's FLIST holds only the
+ * entries its SCOPE frames cover.
+ */
+#define XR_CSET_INCREMENTAL (1u << 0)
+#define XR_CSET_TOP (1u << 1)
+struct xr_cset_begin {
+	uint64_t cset;
+	uint64_t flags;
+	char *top;		/* with XR_CSET_TOP; malloc'd by the decoder */
+};
+int xr_enc_cset_begin(struct xr_buf *b, const struct xr_cset_begin *c);
+int xr_dec_cset_begin(const void *p, size_t n, struct xr_cset_begin *c);
+void xr_cset_begin_free(struct xr_cset_begin *c);
+
+/*
+ * SCOPE: items of an incremental change set's scope, each a flags byte
+ * (XR_SCOPE_SUBTREE) and a path ("." or valid, xr_path_valid).  The decoder
+ * appends to sc and fails with XR_ELIMIT past XR_MAX_SCOPE items in all.
+ */
+#define XR_SCOPE_SUBTREE 1u
+#define XR_MAX_SCOPE 1000000u
+int xr_enc_scope_item(struct xr_buf *b, const struct xr_scope_item *it);
+int xr_dec_scope(const void *p, size_t n, struct xr_scope *sc);
+
+/* A single varint payload (FLIST_END count, SIG_END idx, ...). */
 int xr_enc_u64(struct xr_buf *b, uint64_t v);
 int xr_dec_u64(const void *p, size_t n, uint64_t *v);
 

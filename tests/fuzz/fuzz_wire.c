@@ -16,7 +16,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum { D_HELLO, D_OPTIONS, D_TEXT, D_IDMAP, D_FLIST, D_REQUEST, D_FILE_BEGIN, D_FILE_END,
-       D_FILE_ABORT, D_U64, D_RESULT, D_COUNT };
+       D_FILE_ABORT, D_U64, D_CSET_BEGIN, D_SCOPE, D_RESULT, D_COUNT };
 
 /* Decodes p as message kind k and re-encodes it into out; returns the decoder's rc. */
 static int roundtrip(int k, const uint8_t *p, size_t n, struct xr_buf *out)
@@ -119,6 +119,26 @@ static int roundtrip(int k, const uint8_t *p, size_t n, struct xr_buf *out)
 		rc = xr_dec_u64(p, n, &v);
 		if (!rc && xr_enc_u64(out, v))
 			abort();
+		break;
+	}
+	case D_CSET_BEGIN: {
+		struct xr_cset_begin c;
+
+		rc = xr_dec_cset_begin(p, n, &c);
+		if (!rc && xr_enc_cset_begin(out, &c))
+			abort();
+		xr_cset_begin_free(&c);
+		break;
+	}
+	case D_SCOPE: {
+		struct xr_scope sc;
+
+		xr_scope_init(&sc);
+		rc = xr_dec_scope(p, n, &sc);
+		for (size_t i = 0; !rc && i < sc.n; i++)
+			if (xr_enc_scope_item(out, &sc.v[i]))
+				abort();
+		xr_scope_free(&sc);
 		break;
 	}
 	default: {
