@@ -245,6 +245,11 @@ int xr_fs_open_parent(int rootfd, const char *relpath, int *dirfd, const char **
 	return open_parent(rootfd, relpath, dirfd, leaf, false);
 }
 
+int xr_fs_open_parent_quiet(int rootfd, const char *relpath, int *dirfd, const char **leaf)
+{
+	return open_parent(rootfd, relpath, dirfd, leaf, true);
+}
+
 /* Opens relpath beneath rootfd without following a symlink leaf; fd or xr_err. */
 int xr_fs_open(int rootfd, const char *relpath, int flags, mode_t mode)
 {

@@ -947,9 +947,9 @@ static int scope_item(struct walk *w, int dirfd, const char *p, const char *rel,
 
 	if (o->skip_name && strlen(o->skip_name) == first && !strncmp(rel, o->skip_name, first))
 		return 0;
-	if (!o->recursive && rel[first] == '/')
-		return 0; /* without -r nothing below the top level is listed */
-	rc = xr_fs_open_parent(dirfd, rel, &pfd, &leaf);
+	if (!o->recursive)
+		return 0; /* without -r a walk lists its root only */
+	rc = xr_fs_open_parent_quiet(dirfd, rel, &pfd, &leaf);
 	if (rc == XR_EUNSAFE || (rc == XR_EFILEIO && (errno == ENOENT || errno == ENOTDIR)))
 		return 0; /* its parent is gone or is no directory: so is it */
 	if (rc < 0) {
@@ -967,6 +967,28 @@ static int scope_item(struct walk *w, int dirfd, const char *p, const char *rel,
 	w->no_descend = false;
 	close(pfd);
 	return rc;
+}
+
+/* Marks replaced directories of sc as subtree items (see manifest.h). */
+bool xr_scope_mark_replaced(struct xr_scope *sc, const struct xr_manifest *old,
+			    const struct xr_manifest *now)
+{
+	bool marked = false;
+
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct xr_entry *a, *b;
+
+		if (sc->v[i].subtree)
+			continue;
+		a = xr_manifest_find(old, sc->v[i].path);
+		b = xr_manifest_find(now, sc->v[i].path);
+		if (a && b && a->type == XR_FT_DIR && b->type == XR_FT_DIR &&
+		    (a->dev != b->dev || a->ino != b->ino)) {
+			sc->v[i].subtree = true;
+			marked = true;
+		}
+	}
+	return marked;
 }
 
 /* Lists what sc covers of the tree below dirfd (see manifest.h). */

@@ -788,6 +788,19 @@ static int send_incremental(struct xr_session *s, struct src_tree *tree, char **
 	if (rc == 0)
 		rc = xr_walk_scope(tree->basefd, tree->prefix, &sc, s->opts->filters, &wo, &d.m,
 				   &vanished, &errors);
+	/*
+	 * A directory replaced by another one under the same name (mv d d.old;
+	 * mv d.new d) is no longer the directory listed before: what the old one
+	 * held must go too, so it is listed (and compared) with all it holds.
+	 */
+	if (rc == 0 && xr_scope_mark_replaced(&sc, &tree->m, &d.m)) {
+		xr_manifest_free(&d.m);
+		xr_manifest_init(&d.m);
+		rc = xr_scope_normalize(&sc);
+		if (rc == 0)
+			rc = xr_walk_scope(tree->basefd, tree->prefix, &sc, s->opts->filters, &wo,
+					   &d.m, &vanished, &errors);
+	}
 	if (rc < 0) {
 		xr_conn_send_error(s->conn, rc, "cannot read the source (%s)", xr_strerror(rc));
 		goto out;

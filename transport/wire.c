@@ -975,14 +975,17 @@ int xr_enc_cset_begin(struct xr_buf *b, const struct xr_cset_begin *c)
 {
 	size_t start = b->len;
 
+	if (c->flags & ~(uint64_t)(XR_CSET_INCREMENTAL | XR_CSET_TOP))
+		return XR_EPROTO;
+	if ((c->flags & XR_CSET_TOP) &&
+	    (!c->top || strlen(c->top) > XR_NAME_MAX || strchr(c->top, '/') ||
+	     (strcmp(c->top, ".") && !xr_path_valid(c->top))))
+		return XR_ELIMIT;
 	xr_put_varint(b, c->cset);
 	if (c->flags) {
 		xr_put_varint(b, c->flags);
-		if (c->flags & XR_CSET_TOP) {
-			if (!c->top || strlen(c->top) > XR_NAME_MAX)
-				return XR_ELIMIT;
+		if (c->flags & XR_CSET_TOP)
 			xr_put_str(b, c->top);
-		}
 	}
 	return enc_done(b, start);
 }
@@ -1024,8 +1027,8 @@ int xr_enc_scope_item(struct xr_buf *b, const struct xr_scope_item *it)
 {
 	size_t start = b->len;
 
-	if (strlen(it->path) > XR_PATH_MAX)
-		return XR_ELIMIT;
+	if (strlen(it->path) >= XR_PATH_MAX || (strcmp(it->path, ".") && !xr_path_valid(it->path)))
+		return XR_ELIMIT;	/* what the decoder would refuse */
 	xr_put_u8(b, it->subtree ? XR_SCOPE_SUBTREE : 0);
 	xr_put_str(b, it->path);
 	return enc_done(b, start);

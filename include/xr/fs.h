@@ -23,6 +23,8 @@
  * error: XR_EFILEIO with errno set (ENOENT when a parent is missing).
  */
 int xr_fs_open_parent(int rootfd, const char *relpath, int *dirfd, const char **leaf);
+/* The same, reporting nothing on a symlinked parent (a probe: the caller decides). */
+int xr_fs_open_parent_quiet(int rootfd, const char *relpath, int *dirfd, const char **leaf);
 
 /* Opens relpath itself (O_NOFOLLOW added) beneath rootfd; returns fd or negative xr_err. */
 int xr_fs_open(int rootfd, const char *relpath, int flags, mode_t mode);

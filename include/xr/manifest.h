@@ -149,6 +149,15 @@ int xr_scope_add(struct xr_scope *sc, const char *path, bool subtree);
 int xr_scope_normalize(struct xr_scope *sc);
 
 /*
+ * Marks as subtree every item of sc that is a directory both in old and in
+ * now but another one (new device/inode: "mv d d.old; mv d.new d"), so
+ * that what the old one held is listed and replaced too.  Returns true if
+ * it marked one (then normalize and list again).
+ */
+bool xr_scope_mark_replaced(struct xr_scope *sc, const struct xr_manifest *old,
+			    const struct xr_manifest *now);
+
+/*
  * Lists only what sc (normalized) covers of the tree below dirfd, into m
  * (sorted), with the rules of xr_walk(): prefix is dirfd's own path in m
  * (NULL: "."), items outside it are ignored; an item below an excluded

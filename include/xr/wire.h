@@ -23,7 +23,7 @@
  *   client -> server  HELLO, OPTIONS
  *   server -> client  HELLO            (or ERROR and close)
  *   then per change set, sender -> receiver:
- *     CSET_BEGIN, IDMAP*, FLIST*, FLIST_END
+ *     CSET_BEGIN, SCOPE* (incremental only), IDMAP*, FLIST*, FLIST_END
  *   receiver -> sender: (REQUEST [SIG* SIG_END])* REQ_END
  *   sender -> receiver: for each request, in order:
  *     FILE_BEGIN, FILE_DATA*, FILE_END   or FILE_ABORT (then maybe again)

@@ -970,12 +970,18 @@ as_client sh -c "cd '$P9' && rm -rf d04 && echo now-a-file >d04" && sleep 0.1
 as_client sh -c "cd '$P9' && rm d05/f1 && mkdir -p d05/f1/x && echo deep >d05/f1/x/y" && sleep 0.1
 as_client sh -c "cd '$P9' && mkdir -p new/a/b && echo n1 >new/a/b/n1 && echo n2 >new/n2" &&
 	sleep 0.1
-as_client sh -c "cd '$P9' && chmod 600 d06/f2 && touch -d '2020-01-02 03:04:05' d06/f3"
-name="9b. directory moved, removed, replaced by a file; file replaced by a directory tree;"
-name+=" new nested directories; chmod and mtime: equal after incremental change sets only"
+as_client sh -c "cd '$P9' && chmod 600 d06/f2 && touch -d '2020-01-02 03:04:05' d06/f3" &&
+	sleep 0.1
+# a deploy-style swap in one batch: d10 is another directory afterwards, with other files
+as_client sh -c "cd '$P9' && mkdir d10new && echo fresh >d10new/only-new && echo x >d10new/f0" &&
+	sleep 0.1
+as_client sh -c "cd '$P9' && mv d10 d10.old && mv d10new d10"
+name="9b. directory moved, removed, replaced by a file, swapped with another (mv d d.old;"
+name+=" mv d.new d); file replaced by a directory tree; new nested directories; chmod and"
+name+=" mtime: equal after incremental change sets only"
 if d=$(converge 5 "$P9" "$S9"); then
 	sleep 0.2
-	if [ "$(incr_lines)" -ge $((${n0:-0} + 5)) ] &&
+	if [ "$(incr_lines)" -ge $((${n0:-0} + 6)) ] &&
 		! grep -q 'full reconcile' "$W/scratch/w9.log"; then
 		ok "$name"
 	else

@@ -1175,6 +1175,371 @@ static void test_u64_and_result(void **state)
 	xr_buf_free(&b);
 }
 
+/* ---- incremental change sets -------------------------------------------- */
+
+/* dec_fn for CSET_BEGIN. */
+static int dec_cset_begin_fn(const void *p, size_t n)
+{
+	struct xr_cset_begin c;
+	int rc = xr_dec_cset_begin(p, n, &c);
+
+	if (rc)
+		assert_null(c.top);	/* nothing left to free after a failure */
+	xr_cset_begin_free(&c);
+	return rc;
+}
+
+/* dec_fn for SCOPE (into a fresh scope). */
+static int dec_scope_fn(const void *p, size_t n)
+{
+	struct xr_scope sc;
+	int rc;
+
+	xr_scope_init(&sc);
+	rc = xr_dec_scope(p, n, &sc);
+	xr_scope_free(&sc);
+	return rc;
+}
+
+/* Encodes CSET_BEGIN by hand: cset, flags, then top (if non-NULL) of len bytes. */
+static void put_cset(struct xr_buf *b, uint64_t cset, uint64_t flags, const char *top, size_t len)
+{
+	xr_buf_reset(b);
+	xr_put_varint(b, cset);
+	xr_put_varint(b, flags);
+	if (top)
+		xr_put_blob(b, top, len);
+}
+
+/*
+ * Every proper prefix of an encoded CSET_BEGIN fails, except the bare
+ * number (the short form), which must decode with no flags.
+ */
+static void expect_cset_truncations(const struct xr_buf *b, size_t numlen, uint64_t cset)
+{
+	for (size_t i = 0; i < b->len; i++) {
+		uint8_t *copy = malloc(i ? i : 1);
+		struct xr_cset_begin c;
+
+		assert_non_null(copy);
+		memcpy(copy, b->p, i);
+		if (i == numlen) {
+			assert_int_equal(xr_dec_cset_begin(copy, i, &c), 0);
+			assert_true(c.cset == cset);
+			assert_true(c.flags == 0);
+			assert_null(c.top);
+		} else {
+			assert_true(dec_cset_begin_fn(copy, i) < 0);
+		}
+		free(copy);
+	}
+}
+
+/* CSET_BEGIN: the short form, flags and top, and what is refused. */
+static void test_cset_begin(void **state)
+{
+	struct xr_cset_begin c = {.cset = 300, .flags = XR_CSET_INCREMENTAL | XR_CSET_TOP,
+				  .top = "xroad"}, d;
+	char name[XR_NAME_MAX + 2];
+	struct xr_buf b;
+
+	(void)state;
+	xr_buf_init(&b);
+	/* the short form: a bare varint, as older peers send it */
+	xr_put_varint(&b, 5);
+	assert_int_equal(xr_dec_cset_begin(b.p, b.len, &d), 0);
+	assert_true(d.cset == 5 && d.flags == 0);
+	assert_null(d.top);
+	xr_cset_begin_free(&d);
+	xr_put_u8(&b, 0);	/* an explicit zero: the same */
+	assert_int_equal(xr_dec_cset_begin(b.p, b.len, &d), 0);
+	assert_true(d.cset == 5 && d.flags == 0);
+	assert_null(d.top);
+	expect_cset_truncations(&b, 1, 5);
+	expect_trailing_fails(&b, dec_cset_begin_fn);
+	/* and the encoder writes it for flags 0 */
+	xr_buf_reset(&b);
+	d.top = "ignored";
+	assert_int_equal(xr_enc_cset_begin(&b, &d), 0);
+	assert_int_equal(b.len, 1);
+	assert_int_equal(b.p[0], 5);
+
+	/* flags and top */
+	xr_buf_reset(&b);
+	assert_int_equal(xr_enc_cset_begin(&b, &c), 0);
+	assert_int_equal(b.len, 2 + 1 + 1 + 5);
+	assert_int_equal(xr_dec_cset_begin(b.p, b.len, &d), 0);
+	assert_true(d.cset == 300);
+	assert_true(d.flags == (XR_CSET_INCREMENTAL | XR_CSET_TOP));
+	assert_string_equal(d.top, "xroad");
+	assert_ptr_not_equal(d.top, c.top);
+	xr_cset_begin_free(&d);
+	assert_null(d.top);
+	xr_cset_begin_free(&d);	/* twice is harmless */
+	expect_cset_truncations(&b, 2, 300);
+	expect_trailing_fails(&b, dec_cset_begin_fn);
+	/* top "." and a name of XR_NAME_MAX bytes, without XR_CSET_INCREMENTAL */
+	c.flags = XR_CSET_TOP;
+	c.top = ".";
+	xr_buf_reset(&b);
+	assert_int_equal(xr_enc_cset_begin(&b, &c), 0);
+	assert_int_equal(xr_dec_cset_begin(b.p, b.len, &d), 0);
+	assert_true(d.flags == XR_CSET_TOP);
+	assert_string_equal(d.top, ".");
+	xr_cset_begin_free(&d);
+	memset(name, 'n', XR_NAME_MAX);
+	name[XR_NAME_MAX] = '\0';
+	c.top = name;
+	xr_buf_reset(&b);
+	assert_int_equal(xr_enc_cset_begin(&b, &c), 0);
+	assert_int_equal(xr_dec_cset_begin(b.p, b.len, &d), 0);
+	assert_string_equal(d.top, name);
+	xr_cset_begin_free(&d);
+	/* XR_CSET_INCREMENTAL alone: no top */
+	c.cset = UINT64_MAX;
+	c.flags = XR_CSET_INCREMENTAL;
+	c.top = "not sent";
+	xr_buf_reset(&b);
+	assert_int_equal(xr_enc_cset_begin(&b, &c), 0);
+	assert_int_equal(b.len, 10 + 1);
+	assert_int_equal(xr_dec_cset_begin(b.p, b.len, &d), 0);
+	assert_true(d.cset == UINT64_MAX && d.flags == XR_CSET_INCREMENTAL);
+	assert_null(d.top);
+	expect_cset_truncations(&b, 10, UINT64_MAX);
+	expect_trailing_fails(&b, dec_cset_begin_fn);
+
+	/* refused: unknown flag bits */
+	put_cset(&b, 1, 1u << 2, NULL, 0);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	put_cset(&b, 1, XR_CSET_INCREMENTAL | (1ull << 63), NULL, 0);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	put_cset(&b, 1, XR_CSET_TOP | (1u << 7), "x", 1);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	/* a non-minimal flags varint */
+	xr_buf_reset(&b);
+	xr_put_varint(&b, 1);
+	xr_put_u8(&b, 0x81);
+	xr_put_u8(&b, 0x00);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	/* bad tops: more than one name, "..", empty, NUL inside, too long, missing */
+	put_cset(&b, 1, XR_CSET_TOP, "a/b", 3);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	put_cset(&b, 1, XR_CSET_TOP, "/", 1);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	put_cset(&b, 1, XR_CSET_TOP, "x/", 2);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	put_cset(&b, 1, XR_CSET_TOP, "..", 2);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	put_cset(&b, 1, XR_CSET_TOP | XR_CSET_INCREMENTAL, "", 0);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	put_cset(&b, 1, XR_CSET_TOP, "a\0b", 3);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	memset(name, 'n', sizeof(name));
+	put_cset(&b, 1, XR_CSET_TOP, name, XR_NAME_MAX + 1);
+	assert_true(dec_cset_begin_fn(b.p, b.len) < 0);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_ELIMIT);
+	put_cset(&b, 1, XR_CSET_TOP, NULL, 0);
+	assert_int_equal(dec_cset_begin_fn(b.p, b.len), XR_EPROTO);
+	/* the encoder refuses XR_CSET_TOP without a top, or one too long */
+	c.flags = XR_CSET_TOP;
+	c.top = NULL;
+	xr_buf_reset(&b);
+	assert_int_equal(xr_enc_cset_begin(&b, &c), XR_ELIMIT);
+	c.top = name;
+	name[XR_NAME_MAX + 1] = '\0';
+	assert_int_equal(xr_enc_cset_begin(&b, &c), XR_ELIMIT);
+	xr_buf_free(&b);
+}
+
+/* Appends one SCOPE item by hand: flags byte, then a path of len bytes. */
+static void put_item(struct xr_buf *b, uint8_t flags, const char *path, size_t len)
+{
+	xr_put_u8(b, flags);
+	xr_put_blob(b, path, len);
+}
+
+/* SCOPE: round trip, truncations at and between item boundaries. */
+static void test_scope(void **state)
+{
+	static const struct xr_scope_item items[] = {
+		{".", true}, {"conf.d", false}, {"conf.d/local.ini", true},
+		{"a b/\xc3\xa4", false}, {"-x", true}, {".hidden/..a", false},
+	};
+	const size_t nitems = sizeof(items) / sizeof(items[0]);
+	size_t ends[sizeof(items) / sizeof(items[0])];
+	struct xr_scope sc;
+	struct xr_buf b;
+	size_t i, k;
+
+	(void)state;
+	xr_buf_init(&b);
+	for (i = 0; i < nitems; i++) {
+		assert_int_equal(xr_enc_scope_item(&b, &items[i]), 0);
+		ends[i] = b.len;
+	}
+	/* the layout: flags byte, then the path as a string */
+	assert_int_equal(b.p[0], XR_SCOPE_SUBTREE);
+	assert_int_equal(b.p[1], 1);
+	assert_int_equal(b.p[2], '.');
+	assert_int_equal(b.p[3], 0);
+	xr_scope_init(&sc);
+	assert_int_equal(xr_dec_scope(b.p, b.len, &sc), 0);
+	assert_int_equal(sc.n, nitems);
+	for (i = 0; i < nitems; i++) {
+		assert_string_equal(sc.v[i].path, items[i].path);
+		assert_int_equal(sc.v[i].subtree, items[i].subtree);
+	}
+	/* a second frame appends (the order is kept: the receiver normalizes) */
+	assert_int_equal(xr_dec_scope(b.p, ends[0], &sc), 0);
+	assert_int_equal(sc.n, nitems + 1);
+	assert_string_equal(sc.v[nitems].path, ".");
+	xr_scope_free(&sc);
+	/* a prefix decodes only if it ends where an item ends, and then to those items */
+	for (i = 0; i < b.len; i++) {
+		uint8_t *copy = malloc(i ? i : 1);
+		int rc;
+
+		assert_non_null(copy);
+		memcpy(copy, b.p, i);
+		xr_scope_init(&sc);
+		rc = xr_dec_scope(copy, i, &sc);
+		for (k = 0; k < nitems && ends[k] != i; k++)
+			;
+		if (k < nitems) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(sc.n, k + 1);
+			assert_string_equal(sc.v[k].path, items[k].path);
+		} else {
+			assert_true(rc < 0);
+		}
+		xr_scope_free(&sc);
+		free(copy);
+	}
+	expect_trailing_fails(&b, dec_scope_fn);
+	/* the encoder refuses a path longer than XR_PATH_MAX */
+	{
+		char *big = malloc(XR_PATH_MAX + 2);
+		struct xr_scope_item it = {big, false};
+
+		assert_non_null(big);
+		memset(big, 'p', XR_PATH_MAX + 1);
+		big[XR_PATH_MAX + 1] = '\0';
+		xr_buf_reset(&b);
+		assert_int_equal(xr_enc_scope_item(&b, &it), XR_ELIMIT);
+		assert_int_equal(b.len, 0);
+		free(big);
+	}
+	xr_buf_free(&b);
+}
+
+/* SCOPE: malformed payloads. */
+static void test_scope_refused(void **state)
+{
+	static const char *bad[] = {"", "../x", "/abs", "a//b", "a/./b", "a/", "..", "./a",
+				    "a/..", "/"};
+	static const uint8_t flags[] = {2, 3, 0x80, 0x81, 0xff};
+	char *big = malloc(XR_PATH_MAX + 2);
+	struct xr_buf b;
+	size_t i;
+
+	(void)state;
+	assert_non_null(big);
+	xr_buf_init(&b);
+	/* an empty frame says nothing */
+	assert_int_equal(dec_scope_fn(NULL, 0), XR_EPROTO);
+	assert_int_equal(dec_scope_fn("", 0), XR_EPROTO);
+	/* unknown flag bits, alone and after a good item */
+	for (i = 0; i < sizeof(flags); i++) {
+		xr_buf_reset(&b);
+		put_item(&b, flags[i], "a", 1);
+		assert_int_equal(dec_scope_fn(b.p, b.len), XR_EPROTO);
+		xr_buf_reset(&b);
+		put_item(&b, 0, "ok", 2);
+		put_item(&b, flags[i], "a", 1);
+		assert_int_equal(dec_scope_fn(b.p, b.len), XR_EPROTO);
+	}
+	/* invalid paths */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		xr_buf_reset(&b);
+		put_item(&b, XR_SCOPE_SUBTREE, bad[i], strlen(bad[i]));
+		if (dec_scope_fn(b.p, b.len) != XR_EPROTO)
+			fail_msg("scope path \"%s\" not refused", bad[i]);
+		xr_buf_reset(&b);
+		put_item(&b, 0, "ok", 2);
+		put_item(&b, 0, bad[i], strlen(bad[i]));
+		assert_int_equal(dec_scope_fn(b.p, b.len), XR_EPROTO);
+	}
+	/* a NUL inside the length */
+	xr_buf_reset(&b);
+	put_item(&b, 0, "a\0b", 3);
+	assert_int_equal(dec_scope_fn(b.p, b.len), XR_EPROTO);
+	xr_buf_reset(&b);
+	put_item(&b, 0, "ab\0", 3);
+	assert_int_equal(dec_scope_fn(b.p, b.len), XR_EPROTO);
+	/* a component longer than XR_NAME_MAX; a path of XR_PATH_MAX bytes and more */
+	memset(big, 'p', XR_PATH_MAX + 1);
+	xr_buf_reset(&b);
+	put_item(&b, 0, big, XR_NAME_MAX + 1);
+	assert_int_equal(dec_scope_fn(b.p, b.len), XR_EPROTO);
+	for (i = XR_NAME_MAX; i < XR_PATH_MAX + 1; i += XR_NAME_MAX + 1)
+		big[i] = '/';
+	xr_buf_reset(&b);
+	put_item(&b, 0, big, XR_PATH_MAX - 1);
+	assert_int_equal(dec_scope_fn(b.p, b.len), 0);
+	xr_buf_reset(&b);
+	put_item(&b, 0, big, XR_PATH_MAX);
+	assert_int_equal(dec_scope_fn(b.p, b.len), XR_EPROTO);
+	xr_buf_reset(&b);
+	put_item(&b, 0, big, XR_PATH_MAX + 1);
+	assert_int_equal(dec_scope_fn(b.p, b.len), XR_ELIMIT);
+	/* a flags byte without its path, a path length past the end */
+	xr_buf_reset(&b);
+	put_item(&b, 0, "ok", 2);
+	xr_put_u8(&b, XR_SCOPE_SUBTREE);
+	assert_int_equal(dec_scope_fn(b.p, b.len), XR_EPROTO);
+	xr_put_varint(&b, 5);
+	xr_put_bytes(&b, "abc", 3);
+	assert_int_equal(dec_scope_fn(b.p, b.len), XR_EPROTO);
+	xr_buf_free(&b);
+	free(big);
+}
+
+/* SCOPE: no more than XR_MAX_SCOPE items in all, over any number of frames. */
+static void test_scope_limit(void **state)
+{
+	struct xr_scope_item it = {"a", false};
+	struct xr_scope sc;
+	struct xr_buf b, one;
+	size_t i;
+
+	(void)state;
+	xr_buf_init(&b);
+	xr_buf_init(&one);
+	for (i = 0; i < XR_MAX_SCOPE; i++)
+		assert_int_equal(xr_enc_scope_item(&b, &it), 0);
+	assert_int_equal(b.len, 3 * (size_t)XR_MAX_SCOPE);
+	xr_put_u8(&one, 0);
+	xr_put_str(&one, "b");
+	xr_scope_init(&sc);
+	/* one item over in a single payload */
+	xr_put_bytes(&b, one.p, one.len);
+	assert_int_equal(xr_dec_scope(b.p, b.len, &sc), XR_ELIMIT);
+	xr_scope_free(&sc);
+	/* exactly the limit, then one more frame */
+	assert_int_equal(xr_dec_scope(b.p, b.len - one.len, &sc), 0);
+	assert_int_equal(sc.n, XR_MAX_SCOPE);
+	assert_int_equal(xr_dec_scope(one.p, one.len, &sc), XR_ELIMIT);
+	assert_int_equal(sc.n, XR_MAX_SCOPE);
+	/* one below: the first of two more fits, the second does not */
+	free(sc.v[--sc.n].path);
+	xr_put_bytes(&one, one.p, one.len);
+	assert_int_equal(xr_dec_scope(one.p, one.len, &sc), XR_ELIMIT);
+	assert_int_equal(sc.n, XR_MAX_SCOPE);
+	xr_scope_free(&sc);
+	xr_buf_free(&b);
+	xr_buf_free(&one);
+}
+
 /* Runs the codec tests. */
 int main(void)
 {
@@ -1196,6 +1561,10 @@ int main(void)
 		cmocka_unit_test(test_request),
 		cmocka_unit_test(test_file_msgs),
 		cmocka_unit_test(test_u64_and_result),
+		cmocka_unit_test(test_cset_begin),
+		cmocka_unit_test(test_scope),
+		cmocka_unit_test(test_scope_refused),
+		cmocka_unit_test(test_scope_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
