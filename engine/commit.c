@@ -34,6 +34,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,7 +236,7 @@ static int ops_push(struct xr_journal_op **ops, size_t *n, size_t *cap, uint8_t 
 	struct xr_journal_op *o;
 
 	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 32;
+		size_t ncap = *cap ? *cap + *cap / 2 : 32;	/* x1.5: a 10k-op commit is big */
 		struct xr_journal_op *nops = realloc(*ops, ncap * sizeof(*nops));
 
 		if (!nops)
@@ -1428,15 +1429,29 @@ static bool dropped(const struct strset *gone, const struct xr_journal_op *o)
 }
 
 /*
- * Moves the ops in so[0..cnt) to the end of the plan (their strings change
- * owner; the plan was sized for every op, so this cannot fail).
+ * Reorders ops in place so that the op at position k is the one that was
+ * at order[k] (order is a permutation of 0..n-1; it is consumed).
  */
-static void plan_move(struct xr_journal_op *ops, size_t *n, struct sortop *so, size_t cnt)
+static void permute_ops(struct xr_journal_op *ops, size_t *order, size_t n)
 {
-	for (size_t i = 0; i < cnt; i++) {
-		ops[(*n)++] = *so[i].op;
-		so[i].op->e.path = NULL;
-		so[i].op->e.link = NULL;
+	for (size_t k = 0; k < n; k++) {
+		struct xr_journal_op tmp;
+		size_t j = k;
+
+		if (order[k] == k || order[k] == SIZE_MAX)
+			continue;
+		tmp = ops[k];
+		for (;;) {
+			size_t next = order[j];
+
+			order[j] = SIZE_MAX;	/* placed */
+			if (next == k) {
+				ops[j] = tmp;
+				break;
+			}
+			ops[j] = ops[next];
+			j = next;
+		}
 	}
 }
 
@@ -1546,10 +1561,10 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 		      struct xr_journal_op **out, size_t *nout)
 {
 	static const uint8_t phases[] = {'R', 'M', 'N', 'D', 'A'};
-	struct xr_journal_op *ops = NULL, *times = NULL;
 	struct strset parents = {0}, metas = {0}, syncs = {0}, gone = {0};
-	size_t n = 0, cap = 0, ntimes = 0, ctimes = 0, cnt;
+	size_t nrec = t->n, nkept, k = 0, cnt;
 	struct sortop *so = NULL;
+	size_t *order = NULL;
 	struct xr_entry te;
 	struct stat st;
 	int rc = XR_ENOMEM;
@@ -1585,6 +1600,7 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 	}
 	strset_sort(&parents);
 	strset_sort(&metas);
+	/* the METAs that restore directory mtimes join the recorded ops (never dropped) */
 	for (size_t i = 0; i < parents.n; i++) {
 		if ((rc = strset_add(&syncs, strdup(parents.v[i]))) < 0)
 			goto out;
@@ -1596,32 +1612,28 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 		te.type = XR_FT_DIR;
 		te.mtime_sec = (int64_t)st.st_mtim.tv_sec;
 		te.mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
-		rc = ops_push(&times, &ntimes, &ctimes, 'A', XR_FT_DIR, XR_JF_TIMES, 0, &te,
-			      parents.v[i]);
+		rc = txn_push(t, 'A', XR_FT_DIR, XR_JF_TIMES, 0, &te, parents.v[i]);
 		if (rc < 0)
 			goto out;
 	}
 	strset_sort(&syncs);
 
+	/* application order as a permutation of t->ops: kept ops by phase, dropped ones last */
 	rc = XR_ENOMEM;
-	so = calloc(t->n + ntimes + 1, sizeof(*so));
-	cap = t->n + ntimes + syncs.n;
-	ops = malloc((cap ? cap : 1) * sizeof(*ops));
-	if (!so || !ops)
+	so = calloc(t->n + 1, sizeof(*so));
+	order = malloc((t->n + 1) * sizeof(*order));
+	if (!so || !order)
 		goto out;
 	for (size_t p = 0; p < sizeof(phases); p++) {
 		cnt = 0;
 		for (size_t i = 0; i < t->n; i++) {
-			if (t->ops[i].op != phases[p] || dropped(&gone, &t->ops[i]))
+			if (t->ops[i].op != phases[p] || (i < nrec && dropped(&gone, &t->ops[i])))
 				continue;
 			so[cnt].op = &t->ops[i];
 			so[cnt].rank = phases[p] == 'N' ? commit_last_rank(commit_last,
 									     t->ops[i].e.path) : 0;
 			cnt++;
 		}
-		if (phases[p] == 'A')
-			for (size_t i = 0; i < ntimes; i++)
-				so[cnt++].op = &times[i];
 		switch (phases[p]) {
 		case 'R':
 		case 'D': qsort(so, cnt, sizeof(*so), cmp_desc); break;
@@ -1629,29 +1641,44 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 		case 'N': qsort(so, cnt, sizeof(*so), cmp_rename); break;
 		default: qsort(so, cnt, sizeof(*so), cmp_meta); break;
 		}
-		plan_move(ops, &n, so, cnt);
+		for (size_t i = 0; i < cnt; i++)
+			order[k++] = (size_t)(so[i].op - t->ops);
 	}
-	/* fsync deepest first */
+	nkept = k;
+	for (size_t i = 0; i < nrec; i++)
+		if (dropped(&gone, &t->ops[i]))
+			order[k++] = i;
+	permute_ops(t->ops, order, k);
+	for (size_t i = nkept; i < t->n; i++)
+		op_clear(&t->ops[i]);
+	t->n = nkept;
+	/* fsync deepest first; room made once, so the array is not doubled for them */
+	if (t->n + syncs.n > t->cap || t->n + syncs.n + 64 < t->cap) {
+		struct xr_journal_op *nops = realloc(t->ops, (t->n + syncs.n + 1) * sizeof(*nops));
+
+		if (!nops)
+			goto out;
+		t->ops = nops;
+		t->cap = t->n + syncs.n + 1;
+	}
 	memset(&te, 0, sizeof(te));
 	te.type = XR_FT_DIR;
 	for (size_t i = syncs.n; i-- > 0;)
-		if ((rc = ops_push(&ops, &n, &cap, 'F', XR_FT_DIR, 0, 0, &te, syncs.v[i])) < 0)
+		if ((rc = txn_push(t, 'F', XR_FT_DIR, 0, 0, &te, syncs.v[i])) < 0)
 			goto out;
 	rc = 0;
+	/* the plan is t's ops now */
+	*out = t->ops;
+	*nout = t->n;
+	t->ops = NULL;
+	t->n = t->cap = 0;
 out:
 	free(so);
-	xr_journal_ops_free(times, ntimes);
+	free(order);
 	strset_free(&parents);
 	strset_free(&metas);
 	strset_free(&syncs);
 	strset_free(&gone);
-	if (rc < 0) {
-		xr_journal_ops_free(ops, n);
-		ops = NULL;
-		n = 0;
-	}
-	*out = ops;
-	*nout = n;
 	return rc;
 }
 
@@ -1712,10 +1739,6 @@ int xr_txn_commit(struct xr_txn *t, const char *const *commit_last)
 	rc = build_plan(t, commit_last, &ops, &n);
 	if (rc < 0)
 		goto out;
-	/* the plan owns every op now: the recorded ones go before the journal is written */
-	xr_journal_ops_free(t->ops, t->n);
-	t->ops = NULL;
-	t->n = t->cap = 0;
 	rc = journal_check(ops, n);
 	if (rc < 0) {
 		xr_error("%s: cannot record the change set: %s", d->path, xr_strerror(rc));
