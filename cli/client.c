@@ -179,6 +179,8 @@ static int run_session(const struct xr_opts *o, const struct xr_location *peer,
 	if (rc < 0)
 		return rc;
 	rc = xr_wire_from_opts(o, server_role, peer->path, trailing_slash, &wo);
+	if (o->whole_file < 0 && !peer->remote)
+		wo.flags |= XR_OPT_WHOLE_FILE;	/* a local copy, as rsync */
 	if (rc == 0)
 		rc = xr_client_handshake(&s, &wo);
 	free(wo.rules);
@@ -323,9 +325,15 @@ static int client_pull(const struct xr_opts *o)
 		xr_error("pull: DEST must be a local path (use push to write to %s)", dst.host);
 		rc = XR_ESYNTAX;
 	}
-	if (rc == 0)
-		rc = run_peer(o, &src, dst.path, XR_ROLE_SENDER, has_trailing_slash(o->args[0]),
+	if (rc == 0) {
+		struct xr_opts lo = *o;
+
+		/* as rsync: a local copy sends whole files unless --no-whole-file */
+		if (lo.whole_file < 0)
+			lo.whole_file = !src.remote;
+		rc = run_peer(&lo, &src, dst.path, XR_ROLE_SENDER, has_trailing_slash(o->args[0]),
 			      o->args[1], o->args[0]);
+	}
 	xr_location_free(&src);
 	xr_location_free(&dst);
 	return rc;

@@ -26,6 +26,7 @@ enum {
 	OPT_NO_GROUP, OPT_NO_LINKS, OPT_NO_DEVICES, OPT_NO_SPECIALS, OPT_NO_D, OPT_NO_RECURSIVE,
 	OPT_PARTIAL, OPT_RECONCILE, OPT_WATCH_QUIET, OPT_STATE_DIR, OPT_HEALTH_PORT,
 	OPT_HEALTH_BIND, OPT_ON_CHANGE, OPT_HOOK_TIMEOUT, OPT_CONFIG, OPT_NO_CONFIG,
+	OPT_NO_WHOLE_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -59,6 +60,9 @@ static const struct option long_opts[] = {
 	{"itemize-changes", no_argument, NULL, 'i'},
 	{"dry-run", no_argument, NULL, 'n'},
 	{"checksum", no_argument, NULL, 'c'},
+	{"whole-file", no_argument, NULL, 'W'},
+	{"no-whole-file", no_argument, NULL, OPT_NO_WHOLE_FILE},
+	{"no-W", no_argument, NULL, OPT_NO_WHOLE_FILE},
 	{"delete", no_argument, NULL, OPT_DELETE},
 	{"delete-before", no_argument, NULL, OPT_DELETE},
 	{"delete-during", no_argument, NULL, OPT_DELETE},
@@ -132,6 +136,8 @@ static const char usage_text[] =
 	" -i, --itemize-changes       output a change-summary for all updates\n"
 	" -n, --dry-run               perform a trial run with no changes made\n"
 	" -c, --checksum              skip based on checksum, not mod-time & size\n"
+	" -W, --whole-file            copy files whole (no delta; default for local copies)\n"
+	"     --no-whole-file, --no-W deltas even for a local copy\n"
 	"     --delete                delete extraneous files from dest dirs\n"
 	"     --delete-delay          the same (deletions are part of the atomic commit)\n"
 	"     --delete-excluded       also delete excluded files from dest dirs\n"
@@ -353,6 +359,7 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 	o->hook_timeout = 60;
 	o->reconcile = 300;
 	o->watch_quiet_ms = 5;
+	o->whole_file = -1;
 	o->filters = xr_filters_new();
 	if (o->filters == NULL)
 		return XR_ENOMEM;
@@ -391,7 +398,7 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 	optind = 2;
 	opterr = 0;
 	while (rc == 0 &&
-	       (c = getopt_long(argc, argv, ":arlptgoDzqvincf:e:", long_opts, NULL)) != -1) {
+	       (c = getopt_long(argc, argv, ":arlptgoDzqvincWf:e:", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			o->recursive = o->links = o->perms = o->times = true;
@@ -421,6 +428,8 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 		case 'i': o->itemize = true; break;
 		case 'n': o->dry_run = true; break;
 		case 'c': o->checksum = true; break;
+		case 'W': o->whole_file = 1; break;
+		case OPT_NO_WHOLE_FILE: o->whole_file = 0; break;
 		case OPT_DELETE: o->del = true; break;
 		case OPT_DELETE_DELAY: o->del = o->delete_delay = true; break;
 		case OPT_DELETE_EXCLUDED: o->del = o->delete_excluded = true; break;

@@ -730,6 +730,14 @@ int xr_patch_finish(struct xr_patch *job)
 }
 
 /* Frees a patch job (NULL is fine). */
+void xr_patch_stats(const struct xr_patch *job, uint64_t *literal, uint64_t *copied)
+{
+	const rs_stats_t *st = rs_job_statistics(job->job);
+
+	*literal = (uint64_t)st->lit_bytes;
+	*copied = (uint64_t)st->copy_bytes;
+}
+
 void xr_patch_free(struct xr_patch *job)
 {
 	if (!job)

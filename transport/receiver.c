@@ -760,7 +760,7 @@ static int generate(struct receiver *r)
 					w->basis_hash = req.basis_hash;
 				}
 			}
-			req.have_basis = de->size >= DELTA_MIN_BASIS;
+			req.have_basis = de->size >= DELTA_MIN_BASIS && r->o->whole_file <= 0;
 		}
 		xr_buf_init(&b);
 		rc = xr_enc_request(&b, &req);
@@ -920,11 +920,16 @@ static int file_end(struct receiver *r, const uint8_t *p, size_t n)
 		return rc;
 	}
 	if (in->patch) {
+		uint64_t lit, copied;
+
 		rc = xr_patch_finish(in->patch);
 		if (rc < 0) {
 			xr_error("%s: the delta from the sender is corrupt", e.path);
 			return rc;
 		}
+		xr_patch_stats(in->patch, &lit, &copied);
+		r->s->st.literal += lit;
+		r->s->st.matched += copied;
 	}
 	xr_hasher_final(&in->hash, &got);
 	if (in->bytes != fe.size || memcmp(&got, &fe.hash, sizeof(got)) != 0) {

@@ -133,7 +133,8 @@ int xr_wire_from_opts(const struct xr_opts *o, enum xr_role server_role, const c
 		    (o->delete_excluded ? XR_OPT_DELETE_EXCLUDED : 0) |
 		    (o->numeric_ids ? XR_OPT_NUMERIC_IDS : 0) | (o->dry_run ? XR_OPT_DRY_RUN : 0) |
 		    (o->compress ? XR_OPT_COMPRESS : 0) | (o->watch ? XR_OPT_WATCH : 0) |
-		    (trailing_slash ? XR_OPT_TRAILING_SLASH : 0) | XR_OPT_ITEMIZE;
+		    (trailing_slash ? XR_OPT_TRAILING_SLASH : 0) | XR_OPT_ITEMIZE |
+		    (o->whole_file > 0 ? XR_OPT_WHOLE_FILE : 0);
 	wo->timeout = (uint32_t)o->timeout;
 	wo->watch_quiet_ms = (uint32_t)o->watch_quiet_ms;
 	wo->path = (char *)path;
@@ -189,6 +190,7 @@ static int opts_from_wire(const struct xr_wire_options *wo, const struct xr_opts
 	o->devices = wo->flags & XR_OPT_DEVICES;
 	o->specials = wo->flags & XR_OPT_SPECIALS;
 	o->checksum = wo->flags & XR_OPT_CHECKSUM;
+	o->whole_file = (wo->flags & XR_OPT_WHOLE_FILE) ? 1 : 0;
 	o->del = wo->flags & XR_OPT_DELETE;
 	o->delete_excluded = wo->flags & XR_OPT_DELETE_EXCLUDED;
 	o->numeric_ids = wo->flags & XR_OPT_NUMERIC_IDS;

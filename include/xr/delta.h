@@ -85,6 +85,8 @@ int xr_patch_begin(struct xr_patch **job, int basis_fd, uint64_t basis_size, xr_
 int xr_patch_feed(struct xr_patch *job, const void *buf, size_t len);
 /* Ends the input; returns 0 or XR_ESTREAM if the delta was truncated. */
 int xr_patch_finish(struct xr_patch *job);
+/* Bytes the delta carried literally and bytes it copied from the basis, so far. */
+void xr_patch_stats(const struct xr_patch *job, uint64_t *literal, uint64_t *copied);
 void xr_patch_free(struct xr_patch *job);
 
 #endif

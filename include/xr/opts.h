@@ -15,6 +15,7 @@ struct xr_opts {
 	bool recursive, links, perms, times, group, owner, devices, specials;
 	bool compress, dry_run, checksum, itemize, stats, progress, numeric_ids;
 	bool del, delete_delay, delete_excluded, delay_updates;
+	int whole_file;		/* -W 1, --no-W 0, -1 unset: whole for local copies, as rsync */
 	int verbose;		/* -v count; -q sets quiet */
 	bool quiet;
 	int timeout;		/* --timeout, seconds (0 = none) */

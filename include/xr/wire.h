@@ -137,6 +137,7 @@ void xr_hello_free(struct xr_hello *h);
 #define XR_OPT_WATCH (1u << 14)
 #define XR_OPT_TRAILING_SLASH (1u << 15)	/* SRC ended in "/" */
 #define XR_OPT_ITEMIZE (1u << 16)		/* receiver sends ITEM messages */
+#define XR_OPT_WHOLE_FILE (1u << 17)		/* no deltas: files travel whole */
 
 enum xr_role {
 	XR_ROLE_SENDER = 1,	/* the server sends (client pulls) */

@@ -31,7 +31,7 @@ ln -s signer/keyconf.xml "$NEW/keyconf-link"
 hashes "$OLD" >"$T/old.h"
 hashes "$NEW" >"$T/new.h"
 
-OPTS=(-a --delete --commit-last signer/keyconf.xml)
+OPTS=(-a --delete --no-W --commit-last signer/keyconf.xml)	# deltas, as over SSH
 FW_XRF=$XR FW_XR=$XR FW_OPTS=("${OPTS[@]}")
 
 # count the steps and find the commit point (the journal rename)

@@ -153,13 +153,14 @@ show() {
 	[ -s "$1" ] && { echo "$2:"; tail -8 "$1" | cut -c1-200; }
 }
 
-# case_run [--dry] [--itemize] [--log] [--umask M] [--expect SHELL]... -- ARGS...
+# case_run [--dry] [--itemize] [--log] [--data] [--umask M] [--expect SHELL]... -- ARGS...
 # Runs the oracle in $C/a/w and the tool in $C/b/w with ARGS, and reports the case.
-# --dry: the destination must be unchanged; --itemize: compare sorted stdout; --log: compare
+# --dry: the destination must be unchanged; --itemize: compare sorted stdout; --data: compare
+# the "Literal data" and "Matched data" lines of --stats (delta or whole file); --log: compare
 # ../log (give --log-file=../log in ARGS); --expect: a shell condition checked in the oracle's
 # tree after its run (proves the case exercises what it claims; failure = harness bug).
 case_run() {
-	local dry=0 itemize=0 log=0 um=022 rca rcb la lb pre d
+	local dry=0 itemize=0 log=0 data=0 um=022 rca rcb la lb pre d
 	local -a expect=() problems=()
 	if [ "$SKIPCASE" != 0 ]; then
 		cd "$T" || exit 1
@@ -170,6 +171,7 @@ case_run() {
 		--dry) dry=1 ;;
 		--itemize) itemize=1 ;;
 		--log) log=1 ;;
+		--data) data=1 ;;
 		--umask) um=$2; shift ;;
 		--expect) expect+=("$2"); shift ;;
 		--) shift; break ;;
@@ -213,6 +215,13 @@ case_run() {
 		slurp la <b/out.sorted
 		[ "$d" = "$la" ] || problems+=("-i output differs (-oracle +under test):" \
 			"$(diff -U0 a/out.sorted b/out.sorted | sed '1,2d' | head -12)")
+	fi
+	if [ "$data" = 1 ]; then
+		d=$(grep -E '^(Literal|Matched) data:' a/out)
+		la=$(grep -E '^(Literal|Matched) data:' b/out)
+		[ -n "$d" ] && [ "$d" = "$la" ] ||
+			problems+=("--stats data lines differ:" "oracle: ${d//$'\n'/; }" \
+				"under test: ${la//$'\n'/; }")
 	fi
 	if [ "$log" = 1 ]; then
 		d=$(diff -U0 <(norm_log a/log) <(norm_log b/log))
@@ -377,6 +386,30 @@ case_begin quiet_stats_timeout
 std_src
 mk dst/top.txt "old"
 case_run -- -aq --stats --timeout=10 src/ dst
+
+# a local copy sends whole files (rsync's default -W there); --no-W makes it a delta whose
+# literal and matched byte counts equal rsync's (same block size); -W forces whole files
+delta_src() {
+	head -c 300000 /dev/urandom >big.seed
+	mkdir -p src dst
+	cp big.seed src/big
+	cp big.seed dst/big
+	rm big.seed
+	printf 'changed in the middle' | dd of=src/big bs=1 seek=150000 conv=notrunc status=none
+	at 1550000000.5 dst/big
+}
+case_begin data_local_whole_by_default
+delta_src
+case_run --data --expect 'grep -q "^Matched data: 0 bytes" ../out' -- -a --stats src/ dst
+
+case_begin data_no_whole_file_delta
+delta_src
+case_run --data --expect 'grep -Eq "^Literal data: ([0-9]{1,3}|[0-9],[0-9]{3}) bytes" ../out' \
+	-- -a --stats --no-W src/ dst
+
+case_begin data_whole_file_flag
+delta_src
+case_run --data --expect 'grep -q "^Matched data: 0 bytes" ../out' -- -a --stats -W src/ dst
 
 case_begin empty_files_and_dirs
 mk src/empty1 ""

@@ -36,7 +36,7 @@ run_vg() {
 run_vg initial-pull pull -a --delete "${XROAD_EXCLUDES[@]}" "$T/src/" "$T/dst/"
 xroad_edit_keyconf "$T/src" >/dev/null
 xroad_add_key "$T/src" >/dev/null
-run_vg delta-pull pull -az --delete -i "${XROAD_EXCLUDES[@]}" "$T/src/" "$T/dst/"
+run_vg delta-pull pull -az --no-W --delete -i "${XROAD_EXCLUDES[@]}" "$T/src/" "$T/dst/"
 echo changed >>"$T/src/conf.d/local.ini"
 run_vg push push -a --delete "${XROAD_EXCLUDES[@]}" "$T/src/" "$T/dst/"
 if [ -z "$(rsync -ani --delete --exclude /.xroad-replicate "${XROAD_EXCLUDES[@]}" \
