@@ -341,7 +341,8 @@ static int journal_check(const struct xr_journal_op *ops, size_t n)
 /* Encodes the journal header for n ops into b (JHDR_SIZE bytes). */
 static void journal_header(uint8_t *b, size_t n)
 {
-	memcpy(b, JOURNAL_MAGIC, 4);
+	/* 4 magic bytes, no NUL: a byte field, not a string */
+	memcpy(b, JOURNAL_MAGIC, 4); /* NOLINT(bugprone-not-null-terminated-result) */
 	put16(b + 4, JOURNAL_VERSION);
 	put16(b + 6, 0);
 	put32(b + 8, (uint32_t)n);
@@ -743,13 +744,13 @@ static int apply_ops(struct xr_dest *d, const struct xr_journal_op *ops, size_t 
 					 ? names[ops[i].op] : "op";
 
 		snprintf(step, sizeof(step), "apply-%s", nm);
-		if ((rc = fault(step, ops[i].e.path)) < 0)
+		if (fault(step, ops[i].e.path) < 0)
 			return op_fail(ops[i].e.path, nm);
 		rc = apply_op(d, &ops[i]);
 		if (rc < 0)
 			return rc;
 		snprintf(step, sizeof(step), "applied-%s", nm);
-		if ((rc = fault(step, ops[i].e.path)) < 0)
+		if (fault(step, ops[i].e.path) < 0)
 			return op_fail(ops[i].e.path, nm);
 	}
 	return 0;
@@ -1018,6 +1019,20 @@ void xr_dest_close(struct xr_dest *d)
 }
 
 /* --- transactions -------------------------------------------------------- */
+
+int xr_txn_reserve(struct xr_txn *t, size_t n)
+{
+	struct xr_journal_op *nops;
+
+	if (t->n + n <= t->cap)
+		return 0;
+	nops = realloc(t->ops, (t->n + n) * sizeof(*nops));
+	if (!nops)
+		return XR_ENOMEM;
+	t->ops = nops;
+	t->cap = t->n + n;
+	return 0;
+}
 
 int xr_txn_begin(struct xr_dest *d, const struct xr_meta_opts *mo, struct xr_txn **t)
 {

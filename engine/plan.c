@@ -112,7 +112,7 @@ static void itemize(const struct xr_entry *s, const struct xr_entry *d,
 	out[1] = type_char(s->type);
 	if (!d || d->type != s->type) {
 		out[0] = s->type == XR_FT_REG ? '>' : 'c';
-		memcpy(out + 2, "+++++++++", 9);
+		memcpy(out + 2, "+++++++++", 9); /* NOLINT(bugprone-not-null-terminated-result) */
 		return;
 	}
 	changed_obj = !same_object(s, d);
@@ -378,6 +378,15 @@ int xr_plan_build(const struct xr_manifest *src, const struct xr_manifest *dst,
 	}
 	if (opts->del)
 		rc = plan_deletions(dst, filters, keep, out);
+	if (rc == 0 && out->n && out->n < out->cap) {
+		/* held until the commit is reported: give back what doubling left over */
+		struct xr_plan_item *ni = realloc(out->items, out->n * sizeof(*ni));
+
+		if (ni) {
+			out->items = ni;
+			out->cap = out->n;
+		}
+	}
 out:
 	free(keep);
 	free(gs.g);

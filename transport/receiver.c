@@ -1334,6 +1334,14 @@ static int receive_one(struct xr_session *s, const char *dest)
 	}
 	if (rc == 0)
 		rc = xr_plan_build(&r.src, &r.dst, o->filters, &r.po, &r.plan);
+	if (rc == 0 && r.txn) {
+		/* an op per item and deletion, and a META per directory whose entries change */
+		size_t ndirs = 0;
+
+		for (size_t i = 0; i < r.src.n; i++)
+			ndirs += r.src.e[i].type == XR_FT_DIR;
+		rc = xr_txn_reserve(r.txn, r.plan.n + r.plan.ndel + ndirs + 16);
+	}
 	if (rc == 0)
 		rc = record_changes(&r);
 	for (size_t i = 0; rc == 0 && i < r.plan.n; i++)

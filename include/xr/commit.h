@@ -102,6 +102,8 @@ int xr_txn_commit(struct xr_txn *t, const char *const *commit_last);
 void xr_txn_abort(struct xr_txn *t);
 /* Number of operations recorded so far (0 = nothing to commit). */
 size_t xr_txn_count(const struct xr_txn *t);
+/* Makes room for n more recorded operations at once (a hint; 0 or XR_ENOMEM). */
+int xr_txn_reserve(struct xr_txn *t, size_t n);
 
 /*
  * Test-only fault point (compiled in with -DXR_FAULTS): when the
