@@ -137,6 +137,9 @@ hostile_pull 'delta copying past the end of the basis' delta-past 12
 hostile_pull 'wrong magic in HELLO' bad-magic '2|5'
 hostile_pull 'wrong protocol version' bad-version '2|5'
 hostile_pull 'ERROR frame with a 1 MiB text' huge-error 2
+hostile_pull 'incremental change set listing outside its scope' scope-outside 2
+hostile_pull 'SCOPE frame in a full change set' scope-plain 2
+hostile_pull 'scope path "../x"' scope-dotdot 2
 hostile_pull 'symlink "lnk" -> absolute, then "lnk/file"' abs-symlink-child '2|11'
 hostile_pull '"lnk/file" below an existing symlink "lnk"' abs-symlink-child '2|11' \
 	"ln -s '$W/elsewhere' lnk && touch -h -d @1700001000 lnk"

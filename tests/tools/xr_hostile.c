@@ -16,7 +16,8 @@
  * Sender modes (XR_HOSTILE_MODE): ok, dotdot, absolute, dotdot-mid, symlink-parent,
  * symlink-parent-dir, nul-name, long-name, long-path, unsorted, duplicate, huge-frame,
  * varint-long, varint-overflow, truncated, unrequested, badhash, delta-past, endless,
- * bad-magic, bad-version, abs-symlink, abs-symlink-child, idmap-flood, huge-error.
+ * bad-magic, bad-version, abs-symlink, abs-symlink-child, idmap-flood, huge-error,
+ * scope-outside, scope-plain, scope-dotdot.
  * XR_HOSTILE_TARGET is the absolute path used by "absolute" and the symlink modes.
  * What the peer did is appended to the file XR_HOSTILE_LOG (one "key: value" per line):
  * "receiver-error: CODE TEXT", "eof", "result: STATUS", "endless-bytes: N",
@@ -270,6 +271,8 @@ static bool build_specs(struct hostile *h, const char *target)
 		{"dotdot", "../escape"}, {"dotdot-mid", "a/../../x"},
 		{"symlink-parent", "link/evil"}, {"badhash", "new.txt"}, {"ok", "new.txt"},
 		{"unrequested", "new.txt"}, {"idmap-flood", "new.txt"},
+		{"scope-outside", "new.txt"}, {"scope-plain", "new.txt"},
+		{"scope-dotdot", "new.txt"},
 	};
 	size_t i;
 
@@ -358,6 +361,31 @@ static int idmap_flood(struct hostile *h)
 	return rc;
 }
 
+/*
+ * CSET_BEGIN and SCOPE of the scope-* modes: an incremental change set whose
+ * list strays outside its scope (the list names "." and new.txt, the scope
+ * only "other"), a SCOPE frame in a full change set, a scope path "../x".
+ */
+static int send_scope(struct hostile *h)
+{
+	struct xr_cset_begin cb = {0, is(h, "scope-plain") ? 0 : XR_CSET_INCREMENTAL, NULL};
+	const char *path = is(h, "scope-dotdot") ? "../x" : "other";
+	struct xr_buf b;
+	int rc;
+
+	xr_buf_init(&b);
+	rc = xr_enc_cset_begin(&b, &cb);
+	if (rc == 0)
+		rc = send_buf(h, XR_MSG_CSET_BEGIN, &b);
+	xr_buf_reset(&b);
+	xr_put_u8(&b, 0);
+	xr_put_str(&b, path);	/* raw: the encoder would refuse "../x" */
+	if (rc == 0)
+		rc = send_buf(h, XR_MSG_SCOPE, &b);
+	xr_buf_free(&b);
+	return rc;
+}
+
 /* CSET_BEGIN, the mode's IDMAP / FLIST / FLIST_END. */
 static int send_flist(struct hostile *h)
 {
@@ -365,7 +393,10 @@ static int send_flist(struct hostile *h)
 	size_t i;
 	int rc;
 
-	rc = send_u64(h, XR_MSG_CSET_BEGIN, 0);
+	if (is(h, "scope-outside") || is(h, "scope-plain") || is(h, "scope-dotdot"))
+		rc = send_scope(h);
+	else
+		rc = send_u64(h, XR_MSG_CSET_BEGIN, 0);
 	if (rc == 0 && is(h, "idmap-flood"))
 		rc = idmap_flood(h);
 	xr_buf_init(&b);
