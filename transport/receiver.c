@@ -279,8 +279,11 @@ static int recv_flist(struct receiver *r)
 			break;
 		}
 		case XR_MSG_SCOPE:
-			if (!begun || !r->incremental || r->src.n)
+			if (!begun || !r->incremental || r->src.n) {
+				xr_error("protocol error: a change set scope outside an incremental "
+					 "change set's header");
 				return XR_EPROTO;
+			}
 			rc = xr_dec_scope(p, n, &r->scope);
 			if (rc < 0) {
 				xr_error("protocol error: invalid change set scope from the sender (%s)",
