@@ -1008,6 +1008,23 @@ if d=$(converge 5 "$P9" "$S9"); then
 else
 	not_ok "$name" "$d" "$(errtail watch9)"
 fi
+# the primary's tree moved away under the watcher: what it sees in the moved tree is not the
+# source any more; nothing may be deleted on the secondary, and it catches up when it is back
+n9=$(find "$S9" -type f | wc -l)
+mv "$P9" "$P9.away"
+sleep 0.3
+as_client sh -c "echo moved-away >'$P9.away/d00/f0'"
+sleep 1.5
+name="9d. the primary tree moved away: no change set from the moved tree, nothing deleted"
+if [ "$(find "$S9" -type f | wc -l)" -ge "$n9" ] && ! grep -q moved-away "$S9/d00/f0"; then
+	ok "$name"
+else
+	not_ok "$name" "files before $n9, now $(find "$S9" -type f | wc -l)" "$(errtail watch9)"
+fi
+mv "$P9.away" "$P9"
+as_client sh -c "echo back >'$P9/d00/f1'"
+name="9d. ... and back in place: the secondary converges"
+if d=$(converge 8 "$P9" "$S9"); then ok "$name"; else not_ok "$name" "$d" "$(errtail watch9)"; fi
 stop_watch "$W9" 2
 name="9. the watcher stops cleanly; no journal or staged file left"
 if [ "$STOP_RC" = 0 ] && d=$(state_clean "$S9"); then
