@@ -2,11 +2,12 @@
 # shellcheck shell=bash disable=SC2034,SC2016
 #
 # Raw results are one TSV line per measured run (columns: see BENCH_RAW_HEADER); every figure in
-# a report is computed from those lines and nothing else.
+# a report is computed from those lines and nothing else. New columns go at the end, so the
+# index of every existing column (used by number below, in run.sh and watch.sh) never shifts.
 
 BENCH_RAW_HEADER=$(printf '%s\t' round scenario tool exit verify wall_s cpu_s tree_rss_kb \
 	client_rss_kb server_rss_kb client_cpu_s server_cpu_s nprocs sent received load1 \
-	remote_cpu_s)
+	remote_cpu_s sum_rss_kb)
 BENCH_RAW_HEADER=${BENCH_RAW_HEADER%$'\t'}
 
 # bench_msg TEXT...: progress line on stderr
@@ -54,12 +55,12 @@ bench_parse_bytes() {
 #       CELL = "median [min–max]" formatted for the column ("-" without data); RATIO =
 #       median(ours) / median(rsync) with 2 decimals, "-" when either is missing or rsync's is 0
 #   R SCENARIO TOOL "OK/TOTAL ok" plus " (failed: exit=N/verify=X,...)" when some failed
-# Columns formatted: 6 7 (s, 3 decimals), 9 10 (kB -> MiB), 13 (count), 14 15 (bytes).
+# Columns formatted: 6 7 17 (s, 3 decimals), 9 10 18 (kB -> MiB), 13 (count), 14 15 (bytes).
 bench_table() {
 	awk -F'\t' '
 	function fmt(v, c) {
 		if (c == 6 || c == 7 || c == 17) return sprintf("%.3f", v)
-		if (c == 9 || c == 10) return sprintf("%.1f", v / 1024)
+		if (c == 9 || c == 10 || c == 18) return sprintf("%.1f", v / 1024)
 		if (c == 13) return sprintf("%d", v)
 		if (v < 1024) return sprintf("%d B", v)
 		if (v < 1048576) return sprintf("%.1f KiB", v / 1024)
@@ -96,7 +97,7 @@ bench_table() {
 			next
 		}
 		okc[k]++
-		for (c = 6; c <= 17; c++) {
+		for (c = 6; c <= 18; c++) {
 			if (c == 16 || $c == "") continue
 			if ($c == "-" || $c < 0) continue
 			kk = $2 SUBSEP $3 SUBSEP c
@@ -104,10 +105,10 @@ bench_table() {
 		}
 	}
 	END {
-		split("6 7 9 10 13 14 15 17", cols, " ")
+		split("6 7 9 10 13 14 15 17 18", cols, " ")
 		for (i = 1; i <= ns; i++) {
 			s = order[i]
-			for (ci = 1; ci <= 8; ci++) {
+			for (ci = 1; ci <= 9; ci++) {
 				c = cols[ci]
 				ca = cell(s SUBSEP "rsync" SUBSEP c, c); stat(s SUBSEP "rsync" SUBSEP c)
 				ma = N ? MED : "-"

@@ -345,7 +345,7 @@ measure() {
 	sdir=$(tree_dir "$tree")/$src
 	if [ -n "${HUNG[$scen|$tool]:-}" ]; then	# it hung before: do not wait again
 		[ -n "$warm" ] || printf '%s\t%s\t%s\ttimeout\tskipped%s\n' "$round" "$scen" "$tool" \
-			"$(printf '\t-%.0s' {6..17})" >>"$RAW"
+			"$(printf '\t-%.0s' {6..18})" >>"$RAW"
 		return 1
 	fi
 	srcspec=$sdir/
@@ -423,12 +423,13 @@ measure() {
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$tool" "$rc" "$verify" \
 			"$rs" "$rr" "${rn:--}" "$sent" "$recv" >>"$RELAY_TSV"
 	elif [ -z "$warm" ]; then
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+		# one field per BENCH_RAW_HEADER column (lib.sh), in that order
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 			"$round" "$scen" "$tool" "$rc" "$verify" \
 			"${RU[wall_s]:--}" "${RU[cpu_s]:--}" "${RU[tree_rss_kb]:--}" \
 			"${RU[client_rss_kb]:--}" "${RU[server_rss_kb]:--}" "${RU[client_cpu_s]:--}" \
 			"${RU[server_cpu_s]:--}" "${RU[nprocs]:--}" \
-			"$sent" "$recv" "$load" "$rcpu" >>"$RAW"
+			"$sent" "$recv" "$load" "$rcpu" "${RU[sum_rss_kb]:--}" >>"$RAW"
 	fi
 	[ "$rc" = 0 ] && [ "$verify" = ok ]
 }
@@ -566,6 +567,7 @@ bench_targets() {
 		target "$s" 6 1.00 "$s: wall ratio"
 		target "$s" 9 1.00 "$s: peak RSS client ratio"
 		target "$s" 10 1.00 "$s: peak RSS server ratio"
+		target "$s" 18 1.00 "$s: peak RSS all processes (sum) ratio"
 	done
 	target xroad-ssh-nochange 6 0.60 "SSH no-change pull: wall ratio"
 	target xroad-ssh-nochange 7 0.50 "SSH no-change pull: client CPU ratio"
@@ -650,6 +652,18 @@ ELAPSED=$(( $(date +%s) - T_START ))
   everything it forked and reaped), a sum. RSS client: peak RSS (VmHWM) of the client process.
   RSS server: the largest peak RSS of any process the client forked (for local runs: rsync's
   receiver/generator, or the local serve side) — a max over processes, not a sum.
+- The "client" is not the same role for both tools, so client vs client (and server vs
+  server) compares different work. rsync, local `rsync -a SRC/ DEST/`: client = the
+  **sender**; it forks the generator, which forks the receiver (3 processes). rsync pulling
+  over SSH: client = the generator; it forks `ssh` and the receiver. xroad-replicate `pull`,
+  local: client = the **receiver** (plan, staging, journal); it forks and execs one `serve`,
+  the sender (2 processes); over SSH: the client alone (libssh2 built in, no child).
+- RSS all processes (sum of peaks): the peak RSS (VmHWM) of every process of the client tree
+  added up — the one memory figure that compares the whole sync of both tools. It is an upper
+  bound of what the run held at once: the peaks need not coincide, and a page mapped by several
+  processes counts once per process (shared libraries; for rsync, which forks without exec, also
+  copy-on-write pages such as the file list the generator holds when it forks the receiver).
+  For SSH runs it covers the local client tree only (not the remote side).
 - bytes: the tool's own "sent N bytes  received N bytes" (`--stats` for the large tree, the
   `--log-file` summary line for the X-Road tree, since `-q` silences `--stats`); "-" when the
   tool printed none. For local runs this is the protocol stream through the local pipe.
@@ -657,14 +671,14 @@ ELAPSED=$(( $(date +%s) - T_START ))
 EOF
 	printf '## Summary\n\n'
 	printf '| scenario | wall rsync (s) | wall %s (s) | wall ratio | CPU ratio ' "$XR_NAME"
-	printf '| RSS client ratio | RSS server ratio |\n'
-	printf '|---|---:|---:|---:|---:|---:|---:|\n'
+	printf '| RSS client ratio | RSS server ratio | RSS all ratio |\n'
+	printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
 	: >"$DAT"
 	for scen in "${ACTIVE[@]}"; do
-		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$scen" \
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$scen" \
 			"$(medcell "$scen" 6 rsync)" "$(medcell "$scen" 6 ours)" \
 			"${RATIO["$scen|6"]:--}" "${RATIO["$scen|7"]:--}" "${RATIO["$scen|9"]:--}" \
-			"${RATIO["$scen|10"]:--}"
+			"${RATIO["$scen|10"]:--}" "${RATIO["$scen|18"]:--}"
 		printf '%s %s %s\n' "$scen" "${RATIO["$scen|6"]:--}" "${RATIO["$scen|7"]:--}" >>"$DAT"
 	done
 	printf '\n![wall and CPU ratio per scenario](%s)\n\n' "$BASE.png"
@@ -682,10 +696,12 @@ EOF
 			row "$scen" 17 'server CPU, sshd session tree (s)'
 			row "$scen" 9 'peak RSS client (MiB)'
 			row "$scen" 10 'peak RSS forked by client, max (MiB)'
+			row "$scen" 18 'peak RSS, all processes (sum of peaks) (MiB)'
 		else
 			row "$scen" 7 'CPU user+sys, tree (s)'
 			row "$scen" 9 'peak RSS client (MiB)'
 			row "$scen" 10 'peak RSS server, max (MiB)'
+			row "$scen" 18 'peak RSS, all processes (sum of peaks) (MiB)'
 		fi
 		row "$scen" 13 'processes'
 		row "$scen" 14 'bytes sent (self-reported)'

@@ -22,6 +22,11 @@
  *   nprocs        processes seen (1 = the command never forked)
  *   timed_out     1 when -t SECONDS expired and the command's process group was killed
  *   exit          the exit status reported above
+ *   sum_rss_kb    sum of the peak RSS (VmHWM) of every process of the tree (the command and
+ *                 everything it forked, directly or further down, each read at its exit): an
+ *                 upper bound of the memory the whole run held at once: the peaks need not
+ *                 coincide, and pages a forked child shares with its parent (copy-on-write)
+ *                 count in both; -1 when ptrace is off
  *
  * The per-process figures come from ptrace: the command is attached with PTRACE_SEIZE and
  * PTRACE_O_TRACEFORK|VFORK|EXIT, so the tracer is stopped only at fork and exit (never per
@@ -120,7 +125,7 @@ int main(int argc, char **argv)
 	const char *out_path = NULL;
 	bool trace = true;
 	int gate[2], opt, status = 0, rc = 2, ev, sig;
-	long client_rss = -1, server_rss = -1, hwm;
+	long client_rss = -1, server_rss = -1, sum_rss = -1, hwm;
 	double t0, t1 = 0, client_cpu = -1, server_cpu = -1, cpu;
 	unsigned nprocs = 1, live = 1, limit = 0;
 	bool killed = false;
@@ -186,6 +191,7 @@ int main(int argc, char **argv)
 	if (trace) {
 		client_rss = 0;
 		server_rss = 0;
+		sum_rss = 0;
 		client_cpu = 0;
 		server_cpu = 0;
 	}
@@ -223,6 +229,8 @@ int main(int argc, char **argv)
 		if (ev == PTRACE_EVENT_EXIT) {
 			hwm = read_hwm_kb(p);
 			cpu = read_cpu_s(p);
+			if (hwm > 0)
+				sum_rss += hwm;
 			if (p == child) {
 				client_rss = hwm;
 				client_cpu = cpu;
@@ -257,12 +265,12 @@ int main(int argc, char **argv)
 	}
 	fprintf(out,
 		"wall_s=%.6f cpu_s=%.6f tree_rss_kb=%ld client_rss_kb=%ld server_rss_kb=%ld "
-		"client_cpu_s=%.2f server_cpu_s=%.2f nprocs=%u timed_out=%d exit=%d\n",
+		"client_cpu_s=%.2f server_cpu_s=%.2f nprocs=%u timed_out=%d exit=%d sum_rss_kb=%ld\n",
 		t1 - t0,
 		(double)child_ru.ru_utime.tv_sec + (double)child_ru.ru_utime.tv_usec / 1e6 +
 			(double)child_ru.ru_stime.tv_sec + (double)child_ru.ru_stime.tv_usec / 1e6,
 		child_ru.ru_maxrss, client_rss, trace ? server_rss : -1L, client_cpu,
-		trace ? server_cpu : -1.0, nprocs, killed ? 1 : 0, rc);
+		trace ? server_cpu : -1.0, nprocs, killed ? 1 : 0, rc, trace ? sum_rss : -1L);
 	if (out != stderr)
 		fclose(out);
 	return rc;
