@@ -354,11 +354,11 @@ static int drop_own_excludes(struct receiver *r)
 		struct xr_entry *e = &m->e[i];
 		bool drop = false;
 
-		if (hlen && !strncmp(e->path, hidden, hlen))
-			drop = true;	/* inside a hidden directory ("dir/") */
-		else if (r->incremental &&
-			 xr_filters_excluded_above(r->o->filters, e->path, XR_SIDE_SENDER))
-			drop = true;	/* the hidden directory is not in this list */
+		/* inside a hidden directory ("dir/"), listed before it or (incremental) not */
+		if ((hlen && !strncmp(e->path, hidden, hlen)) ||
+		    (r->incremental &&
+		     xr_filters_excluded_above(r->o->filters, e->path, XR_SIDE_SENDER)))
+			drop = true;
 		else if (strcmp(e->path, ".") != 0 &&
 			 xr_filters_excluded(r->o->filters, e->path, e->type == XR_FT_DIR,
 					     XR_SIDE_SENDER)) {
@@ -676,14 +676,11 @@ static int record_changes(struct receiver *r)
 		}
 		if (r->txn == NULL)
 			continue;
-		if (e->type == XR_FT_DIR && !strcmp(e->path, ".")) {
-			/* DEST itself exists by now (xr_dest_open made it) */
-			rc = xr_txn_meta(r->txn, e);
-			r->dir_noted[it->src] = true;
-		} else if (e->type == XR_FT_DIR && it->act != XR_ACT_META) {
+		if (e->type == XR_FT_DIR && it->act != XR_ACT_META && strcmp(e->path, ".") != 0) {
 			rc = xr_txn_mkdir(r->txn, e, old);
 			r->dir_noted[it->src] = true;
 		} else if (e->type == XR_FT_DIR) {
+			/* attributes only; DEST itself exists by now (xr_dest_open made it) */
 			rc = xr_txn_meta(r->txn, e);
 			r->dir_noted[it->src] = true;
 		} else if (it->act == XR_ACT_META) {

@@ -181,7 +181,6 @@ static int build_tree(struct xr_session *s, const char *src, bool trailing_slash
 		if (!o->recursive) {
 			xr_info(0, "skipping directory %s", leaf);
 			close(fd);
-			fd = -1;
 			rc = 0;
 			goto out;
 		}
@@ -234,8 +233,7 @@ walked:
 		s->partial = true;
 out:
 	free(parent);
-	if (t->prefix == NULL)
-		free(leaf);
+	free(leaf);	/* NULL once it became the prefix */
 	return rc;
 }
 
@@ -472,18 +470,14 @@ static int serve_request(struct xr_session *s, struct src_tree *t, const struct 
 		return send_abort(s, req->idx, XR_ABORT_READ_ERROR);
 	}
 	for (attempt = 0; attempt <= READ_RETRIES; attempt++) {
-		if (fstat(fd, &before) < 0 || !S_ISREG(before.st_mode)) {
-			rc = XR_EFILEIO;
+		if (fstat(fd, &before) < 0 || !S_ISREG(before.st_mode))
 			goto read_error;
-		}
 		if (req->have_hash && (uint64_t)before.st_size == req->basis_size) {
 			rc = xr_hash_fd(fd, &h, &size);
 			if (rc < 0)
 				goto read_error;
-			if (fstat(fd, &after) < 0) {
-				rc = XR_EFILEIO;
+			if (fstat(fd, &after) < 0)
 				goto read_error;
-			}
 			if (changed_while_read(&before, &after))
 				continue;
 			if (!memcmp(&h, &req->basis_hash, sizeof(h))) {
@@ -503,10 +497,8 @@ static int serve_request(struct xr_session *s, struct src_tree *t, const struct 
 			goto read_error;
 		if (rc < 0)
 			goto out;
-		if (fstat(fd, &after) < 0) {
-			rc = XR_EFILEIO;
+		if (fstat(fd, &after) < 0)
 			goto read_error;
-		}
 		/* size is set: stream_content returned 0 (the analyzer assumes > 0 too) */
 		/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult) */
 		if (!changed_while_read(&before, &after) && size == (uint64_t)after.st_size) {
@@ -924,7 +916,7 @@ static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash
 	size_t n, npaths, npend = 0;
 	uint8_t type;
 	bool ready, rescan, pending = false, full = false;
-	int64_t now, ka_ms, next_ka, next_reconcile, wait;
+	int64_t now, ka_ms, next_ka, next_reconcile, wait, retry_at = INT64_MAX, backoff = 1000;
 	int rc = 0, due;
 
 	ka_ms = o->timeout > 0 ? (int64_t)o->timeout * 1000 / 3 : 10000;
@@ -955,6 +947,16 @@ static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash
 			tree_ok = rc == 0 && tree->walked;
 			if (rc < 0 && session_fatal(rc))
 				break;
+			if (rc != 0) {
+				/* do not wait for the next change or --reconcile: try again */
+				retry_at = mono_ms() + backoff;
+				xr_info(1, "watch: change set %llu failed; a full one in %lld s",
+					(unsigned long long)s->cset, (long long)backoff / 1000);
+				backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
+			} else {
+				retry_at = INT64_MAX;
+				backoff = 1000;
+			}
 			if (s->on_cset)
 				s->on_cset(s, rc);
 			next_ka = mono_ms() + ka_ms;
@@ -984,6 +986,8 @@ static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash
 		wait = next_ka - now;
 		if (next_reconcile - now < wait)
 			wait = next_reconcile - now;
+		if (retry_at - now < wait)
+			wait = retry_at - now;
 		if (due >= 0 && due < wait)
 			wait = due;
 		if (wait < 0)
@@ -1012,6 +1016,10 @@ static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash
 		if (now >= next_reconcile) {
 			pending = full = true;
 			next_reconcile = now + (int64_t)o->reconcile * 1000;
+		}
+		if (now >= retry_at) {
+			pending = full = true;
+			retry_at = INT64_MAX;
 		}
 		if (now >= next_ka) {
 			rc = xr_conn_send(s->conn, XR_MSG_KEEPALIVE, NULL, 0);
