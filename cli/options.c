@@ -474,10 +474,11 @@ int xr_opts_parse(struct xr_opts *o, int argc, char **argv)
 		case OPT_WRITE_ONLY: o->write_only = true; break;
 		case OPT_JSON: o->json = true; break;
 		case OPT_MAX_AGE: {
-			int v;
+			int v = 0;
 
 			rc = parse_seconds("max-age", optarg, &v);
-			o->max_age = v;
+			if (rc == 0)
+				o->max_age = v;
 			break;
 		}
 		case OPT_STATE_DIR: rc = set_str(&o->state_dir, optarg); break;

@@ -70,8 +70,11 @@ static void set_field(char *dst, size_t cap, const char *src)
 {
 	size_t i;
 
-	for (i = 0; src && src[i] && i + 1 < cap; i++)
-		dst[i] = (src[i] == '\n' || src[i] == '\r') ? ' ' : src[i];
+	for (i = 0; src && src[i] && i + 1 < cap; i++) {
+		dst[i] = src[i];
+		if (dst[i] == '\n' || dst[i] == '\r')
+			dst[i] = ' ';
+	}
 	dst[i] = '\0';
 }
 
@@ -746,6 +749,7 @@ int xr_status_main(const struct xr_opts *o)
 	for (size_t i = 0; i < n; i++) {
 		bool ok;
 
+		why[0] = '\0';
 		if (v[i].load < 0)
 			snprintf(why, sizeof(why), "unreadable state file %s/%s%s", dir, v[i].name,
 				 STATE_SUFFIX);

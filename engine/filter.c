@@ -777,7 +777,8 @@ static int parse_file(struct xr_filters *f, FILE *fp, const char *name,
 	int ch, prev = 0, ret = 0;
 
 	origin = malloc(strlen(name) + 24);
-	line = malloc(cap = 256);
+	/* zeroed: lets the static analyzer see the NUL-terminated rule text (no cost) */
+	line = calloc(cap = 256, 1);
 	if (!origin || !line) {
 		ret = XR_ENOMEM;
 		goto out;

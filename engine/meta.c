@@ -108,15 +108,18 @@ void xr_meta_target_ids(const struct xr_meta_opts *o, const struct xr_entry *e, 
 /* Returns the process umask without changing it (from /proc when possible). */
 static mode_t current_umask(void)
 {
-	char line[128];
-	unsigned int m;
+	char line[128], *end;
+	unsigned long m;
 	mode_t old;
 	FILE *f;
 
 	f = fopen("/proc/self/status", "re");
 	if (f) {
 		while (fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "Umask: %o", &m) == 1) {
+			if (strncmp(line, "Umask:", 6) != 0)
+				continue;
+			m = strtoul(line + 6, &end, 8);
+			if (end != line + 6 && (*end == '\n' || *end == '\0')) {
 				fclose(f);
 				return (mode_t)(m & 0777);
 			}
@@ -203,6 +206,10 @@ static int meta_apply(int fd, int dirfd, const char *leaf, const char *path,
 int xr_meta_apply_fd(int fd, const char *path, const struct xr_entry *e,
 		     const struct xr_meta_opts *o)
 {
+	if (fd < 0) {	/* meta_apply would take the leaf path, and there is no leaf */
+		xr_error("%s: stat: %s", path, strerror(EBADF));
+		return XR_EFILEIO;
+	}
 	return meta_apply(fd, -1, NULL, path, e, o);
 }
 

@@ -129,6 +129,7 @@ static int wd_grow(struct wd_map *m)
 		if (m->v[i].wd == -1)
 			continue;
 		j = ((uint32_t)m->v[i].wd * 2654435761u) & (ncap - 1);
+		/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): all set */
 		while (nv[j].wd != -1)
 			j = (j + 1) & (ncap - 1);
 		nv[j] = m->v[i];
@@ -158,6 +159,7 @@ static int wd_put(struct wd_map *m, int wd, const char *path, unsigned gen)
 		free(p);
 		return XR_ENOMEM;
 	}
+	/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): all slots set */
 	for (i = wd_home(m, wd); m->v[i].wd != -1; i = (i + 1) & (m->cap - 1))
 		;
 	m->v[i].wd = wd;

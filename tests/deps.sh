@@ -3,7 +3,7 @@
 set -e
 PKGS="build-essential clang libclang-rt-14-dev pkg-config librsync-dev libssh2-1-dev libxxhash-dev
 libssl-dev zlib1g-dev libcmocka-dev libinih-dev openssh-server openssh-client rsync iproute2
-inotify-tools procps psmisc valgrind gnuplot-nox cppcheck
+inotify-tools procps psmisc valgrind gnuplot-nox cppcheck clang-tidy
 systemd logrotate man-db groff-base dpkg-dev debhelper lintian fakeroot"
 missing=""
 for p in $PKGS; do

@@ -5,12 +5,15 @@
 # ONLY=unit|integration limits the run; FILTER=substring picks scripts;
 # SKIP="name ..." leaves integration scripts out (the sanitizer pass skips the
 # package build and the demo, which run no code the other suites do not).
+# Each suite's output stays in $BUILD/test-logs/NAME.out (TEST_LOGS=dir moves it), a script's
+# with a last line "# log: exit RC in S s"; tests/reliability.sh --from-logs reads them.
 BUILD=${BUILD:-build}
 ONLY=${ONLY:-}
 pass=0
 fail=0
 failed_names=""
-log=$(mktemp -d /tmp/xr-test-log.XXXXXX)
+log=${TEST_LOGS:-$BUILD/test-logs}
+mkdir -p "$log" || exit 1
 
 if [ "$ONLY" != integration ]; then
 	for t in "$BUILD"/tests/test_*; do
@@ -51,6 +54,7 @@ if [ "$ONLY" != unit ]; then
 			f=1
 			echo "not ok - $name exited $rc" >>"$log/$name.out"
 		fi
+		echo "# log: exit $rc in $(($(date +%s) - start)) s" >>"$log/$name.out"
 		pass=$((pass + p))
 		fail=$((fail + f))
 		if [ "$f" != 0 ]; then

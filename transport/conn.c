@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#define ZLIB_CONST	/* next_in is const: no cast through uintptr_t */
 #include <zlib.h>
 
 #include "xr/conn.h"
@@ -294,7 +295,7 @@ static long deflate_payload(struct xr_conn *c, const void *payload, size_t len)
 
 	if (out_reserve(c, HDR_LEN + bound))
 		return XR_ENOMEM;
-	c->def.next_in = (Bytef *)(uintptr_t)payload;
+	c->def.next_in = (const Bytef *)payload;
 	c->def.avail_in = (uInt)len;
 	for (;;) {
 		c->def.next_out = c->obuf + c->olen + HDR_LEN + out;
@@ -414,7 +415,7 @@ static long inflate_payload(struct xr_conn *c, const uint8_t *p, size_t n)
 
 	if (grow(&c->cur, &c->ccap, (size_t)XR_FRAME_MAX + 1))
 		return XR_ENOMEM;
-	c->inf.next_in = (Bytef *)(uintptr_t)p;
+	c->inf.next_in = (const Bytef *)p;
 	c->inf.avail_in = (uInt)n;
 	c->inf.next_out = c->cur;
 	c->inf.avail_out = XR_FRAME_MAX + 1;
@@ -739,7 +740,7 @@ int xr_conn_salvage_error(struct xr_conn *c, const uint8_t **payload, size_t *le
 {
 	int saved = c->io_err, rc;
 	bool moved = false;
-	uint8_t type;
+	uint8_t type = 0;
 
 	c->io_err = 0;
 	c->olen = c->ooff = 0;	/* nothing more will be written */

@@ -509,7 +509,8 @@ int xr_rsh_parse(const char *rsh, struct xr_rsh *out)
 	}
 	if (err)
 		goto out;
-	base = strrchr(out->argv[0], '/');
+	/* argc >= 1 here, so argv[0] is set (the analyzer loses argc across split_words) */
+	base = strrchr(out->argv[0], '/'); /* NOLINT(clang-analyzer-core.NonNullParamChecker) */
 	base = base ? base + 1 : out->argv[0];
 	if (strcmp(base, "ssh") == 0) {
 		out->builtin = true;

@@ -71,7 +71,7 @@ static void format_line(const char *fmt, const char *itemize, const char *name, 
 				p++;
 			switch (*p) {
 			case 'i': add = itemize; break;
-			case 'n': add = name; break;
+			case 'n':
 			case 'f': add = name; break;
 			case 'L': add = link; break;
 			case 'o': add = deletion ? "del." : as_sender ? "send" : "recv"; break;

@@ -1068,7 +1068,7 @@ static int ssh_close(void *ctx)
 	long long deadline = mono_ms() + (long long)s->close_wait_s * 1000;
 	char scratch[16384], *sig = NULL;
 	ssize_t n;
-	int rc, status = 255;
+	int status = 255;
 
 	if (s->dead) {
 		ssh_free(s);
@@ -1079,7 +1079,7 @@ static int ssh_close(void *ctx)
 			goto out;
 	if (s->pend)
 		goto out;
-	while ((rc = libssh2_channel_send_eof(s->channel)) == LIBSSH2_ERROR_EAGAIN)
+	while (libssh2_channel_send_eof(s->channel) == LIBSSH2_ERROR_EAGAIN)
 		if (close_wait(s, deadline))
 			goto out;
 	for (;;) {
@@ -1098,7 +1098,7 @@ static int ssh_close(void *ctx)
 		if (close_wait(s, deadline))
 			goto out;
 	}
-	while ((rc = libssh2_channel_wait_closed(s->channel)) == LIBSSH2_ERROR_EAGAIN)
+	while (libssh2_channel_wait_closed(s->channel) == LIBSSH2_ERROR_EAGAIN)
 		if (close_wait(s, deadline))
 			goto out;
 	flush_errline(s);
