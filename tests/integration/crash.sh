@@ -16,20 +16,7 @@ XR=${BUILD:-build}/faults/xroad-replicate
 [ -x "$XR" ] || { not_ok "crash: $XR missing"; exit 1; }
 
 OLD=$T/old NEW=$T/new D=$T/d
-xroad_tree "$OLD" 7 >/dev/null
-cp -a "$OLD" "$NEW"
-xroad_edit_keyconf "$NEW" 1700000000 >/dev/null
-xroad_add_key "$NEW" 1700000001 >/dev/null
-rm -f "$NEW/conf.d/proxy-ui-api.ini"
-rm -rf "$NEW/jetty" && printf 'now a file\n' >"$NEW/jetty"
-rm -f "$NEW/devices.ini" && mkdir "$NEW/devices.ini" && echo x >"$NEW/devices.ini/inner"
-mkdir -p "$NEW/conf.d/new/deeper" && echo deep >"$NEW/conf.d/new/deeper/file.ini"
-chmod 0600 "$NEW/conf.d/common.ini"
-touch -d @1700000100 "$NEW/services/global.conf"
-ln -s signer/keyconf.xml "$NEW/keyconf-link"
-
-hashes "$OLD" >"$T/old.h"
-hashes "$NEW" >"$T/new.h"
+fault_change_set || { not_ok "crash: xroad_tree"; exit 1; }
 
 OPTS=(-a --delete --no-W --commit-last signer/keyconf.xml)	# deltas, as over SSH
 FW_XRF=$XR FW_XR=$XR FW_OPTS=("${OPTS[@]}")

@@ -96,28 +96,15 @@ tmpfs_mount() {
 	MOUNTS+=("$1")
 }
 
-# the realistic change set of crash.sh: OLD -> NEW
+# the walked change set (faultwalk.sh): OLD -> NEW
 OLD=$T/old NEW=$T/new
-xroad_tree "$OLD" 7 >/dev/null || { not_ok "faults: xroad_tree"; exit 1; }
-cp -a "$OLD" "$NEW"
-xroad_edit_keyconf "$NEW" 1700000000 >/dev/null
-xroad_add_key "$NEW" 1700000001 >/dev/null
-rm -f "$NEW/conf.d/proxy-ui-api.ini"
-rm -rf "$NEW/jetty" && printf 'now a file\n' >"$NEW/jetty"
-rm -f "$NEW/devices.ini" && mkdir "$NEW/devices.ini" && echo x >"$NEW/devices.ini/inner"
-mkdir -p "$NEW/conf.d/new/deeper" && echo deep >"$NEW/conf.d/new/deeper/file.ini"
-chmod 0600 "$NEW/conf.d/common.ini"
-touch -d @1700000100 "$NEW/services/global.conf"
-ln -s signer/keyconf.xml "$NEW/keyconf-link"
-hashes "$OLD" >"$T/old.h"
-hashes "$NEW" >"$T/new.h"
-
+fault_change_set || { not_ok "faults: xroad_tree"; exit 1; }
 
 # ============================================================================================
 # 1. fault walk for push
 # ============================================================================================
 D=$T/d
-OPTS=(-a --delete --commit-last signer/keyconf.xml)
+OPTS=(-a --delete --no-W --commit-last signer/keyconf.xml)	# deltas, as over SSH
 FW_XRF=$XRF FW_XR=$XR FW_OPTS=("${OPTS[@]}")
 walk_push() {
 	local steps commit_at stride mode n rc bad msg t0 walked

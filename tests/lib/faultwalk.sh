@@ -1,6 +1,7 @@
 # faultwalk.sh - one step of a receiver fault walk and its checks (source it from bash).
 #
 #   hashes DIR / fast_listing DIR / same_tree A B / clean_state DEST / no_torn_files DEST
+#   fault_change_set          # builds $OLD and $NEW (the walked change set), $T/old.h, new.h
 #   fault_step VERB MODE N    # VERB pull|push, MODE kill|fail; echoes why it failed, returns 1
 #
 # fault_step runs "$FW_XRF VERB ${FW_OPTS[@]} $OLD... " with XR_FAULT_AT=N on a fresh copy of
@@ -8,6 +9,25 @@
 # version: $T/old.h, $T/new.h from hashes), $D is exactly $OLD when N <= $commit_at (the
 # journal rename has not happened), the next run ($FW_XR) recovers and converges to $NEW, and
 # nothing is left staged.  Needs OLD NEW D T commit_at FW_XRF FW_XR FW_OPTS.
+
+# The realistic X-Road change set the walks go through, $OLD -> $NEW: keyconf edit, new .p12,
+# a deletion, dir -> file, file -> dir, new nested directories, chmod, mtime, a new symlink;
+# then the hash lists of both.  Needs xroad_tree.sh, OLD NEW T; returns 1 if the tree failed.
+fault_change_set() {
+	xroad_tree "$OLD" 7 >/dev/null || return 1
+	cp -a "$OLD" "$NEW"
+	xroad_edit_keyconf "$NEW" 1700000000 >/dev/null
+	xroad_add_key "$NEW" 1700000001 >/dev/null
+	rm -f "$NEW/conf.d/proxy-ui-api.ini"
+	rm -rf "$NEW/jetty" && printf 'now a file\n' >"$NEW/jetty"
+	rm -f "$NEW/devices.ini" && mkdir "$NEW/devices.ini" && echo x >"$NEW/devices.ini/inner"
+	mkdir -p "$NEW/conf.d/new/deeper" && echo deep >"$NEW/conf.d/new/deeper/file.ini"
+	chmod 0600 "$NEW/conf.d/common.ini"
+	touch -d @1700000100 "$NEW/services/global.conf"
+	ln -s signer/keyconf.xml "$NEW/keyconf-link"
+	hashes "$OLD" >"$T/old.h"
+	hashes "$NEW" >"$T/new.h"
+}
 
 # "PATH HASH" for every regular file of a tree, sorted
 hashes() {
