@@ -969,6 +969,50 @@ static int scope_item(struct walk *w, int dirfd, const char *p, const char *rel,
 	return rc;
 }
 
+/* Index of the item of sc (sorted) named path, or sc->n. */
+static size_t scope_find(const struct xr_scope *sc, const char *path)
+{
+	size_t lo = 0, hi = sc->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = xr_path_cmp(sc->v[mid].path, path);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return sc->n;
+}
+
+/* True if sc has path or a subtree item above it (see manifest.h). */
+bool xr_scope_covers(const struct xr_scope *sc, const char *path)
+{
+	char buf[XR_PATH_MAX + 1];
+	size_t len = strlen(path), k;
+	char *slash;
+
+	if (len > XR_PATH_MAX)
+		return false;
+	if (scope_find(sc, path) < sc->n)
+		return true;
+	memcpy(buf, path, len + 1);
+	while (strcmp(buf, ".") != 0) {
+		slash = strrchr(buf, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			strcpy(buf, ".");
+		k = scope_find(sc, buf);
+		if (k < sc->n && sc->v[k].subtree)
+			return true;
+	}
+	return false;
+}
+
 /* Marks replaced directories of sc as subtree items (see manifest.h). */
 bool xr_scope_mark_replaced(struct xr_scope *sc, const struct xr_manifest *old,
 			    const struct xr_manifest *now)

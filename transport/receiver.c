@@ -416,45 +416,6 @@ static int walk_dest_top(struct receiver *r, const char *top)
 	return rc < 0 ? rc : 1;
 }
 
-/* True if the scope sc (sorted) has path, or a subtree item above it. */
-static bool scope_covers(const struct xr_scope *sc, const char *path)
-{
-	char buf[XR_PATH_MAX + 1];
-	size_t len = strlen(path);
-	bool exact = true;
-
-	if (len > XR_PATH_MAX)
-		return false;
-	memcpy(buf, path, len + 1);
-	for (;;) {
-		size_t lo = 0, hi = sc->n;
-
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			int c = xr_path_cmp(sc->v[mid].path, buf);
-
-			if (c == 0) {
-				if (exact || sc->v[mid].subtree)
-					return true;
-				break;
-			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (!strcmp(buf, "."))
-			return false;
-		char *slash = strrchr(buf, '/');
-
-		if (slash)
-			*slash = '\0';
-		else
-			strcpy(buf, ".");
-		exact = false;
-	}
-}
-
 /*
  * An incremental change set: every entry the sender listed must lie in
  * its scope; DEST is listed for the scope only, each item whose sender
@@ -465,17 +426,18 @@ static int walk_dest_scope(struct receiver *r)
 {
 	struct xr_walk_opts wo;
 	unsigned vanished = 0, errors = 0;
+	size_t i, j = 0;
 	int rc;
 
 	xr_scope_normalize(&r->scope);
-	for (size_t i = 0; i < r->src.n; i++) {
-		if (!scope_covers(&r->scope, r->src.e[i].path)) {
+	for (i = 0; i < r->src.n; i++) {
+		if (!xr_scope_covers(&r->scope, r->src.e[i].path)) {
 			xr_error("protocol error: %s is listed outside the change set's scope",
 				 r->src.e[i].path);
 			return XR_EPROTO;
 		}
 	}
-	for (size_t i = 0, j = 0; i < r->scope.n; i++) {
+	for (i = 0; i < r->scope.n; i++) {
 		struct xr_scope_item it = r->scope.v[i];
 		const struct xr_entry *se = xr_manifest_find(&r->src, it.path);
 
@@ -489,9 +451,8 @@ static int walk_dest_scope(struct receiver *r)
 		} else {
 			r->scope.v[j++] = it;
 		}
-		if (i + 1 == r->scope.n)
-			r->scope.n = j;
 	}
+	r->scope.n = j;
 	xr_scope_normalize(&r->scope);
 	if (r->rootfd < 0 || r->created_root)
 		return 0;

@@ -148,6 +148,9 @@ int xr_scope_add(struct xr_scope *sc, const char *path, bool subtree);
  */
 int xr_scope_normalize(struct xr_scope *sc);
 
+/* True if sc (normalized) has path itself, or a subtree item above it. */
+bool xr_scope_covers(const struct xr_scope *sc, const char *path);
+
 /*
  * Marks as subtree every item of sc that is a directory both in old and in
  * now but another one (new device/inode: "mv d d.old; mv d.new d"), so

@@ -813,6 +813,40 @@ static void assert_same_entries(const struct xr_manifest *a, const struct xr_man
 }
 
 /* Sorting, merging of duplicates, dropping what a subtree item covers. */
+/* What a scope covers: its items, and everything below its subtree items only. */
+static void test_scope_covers(void **state)
+{
+	struct xr_scope sc;
+
+	(void)state;
+	xr_scope_init(&sc);
+	sc_add(&sc, "conf.d", false);
+	sc_add(&sc, "signer", true);
+	sc_add(&sc, "conf.d/local.ini", false);
+	sc_add(&sc, "top.txt", false);
+	assert_int_equal(xr_scope_normalize(&sc), 0);
+	assert_true(xr_scope_covers(&sc, "conf.d"));
+	assert_true(xr_scope_covers(&sc, "conf.d/local.ini"));
+	assert_false(xr_scope_covers(&sc, "conf.d/other.ini"));	/* a dir by itself only */
+	assert_true(xr_scope_covers(&sc, "signer"));
+	assert_true(xr_scope_covers(&sc, "signer/softtoken/1.p12"));
+	assert_false(xr_scope_covers(&sc, "signerx"));
+	assert_false(xr_scope_covers(&sc, "signer.bak/x"));
+	assert_true(xr_scope_covers(&sc, "top.txt"));
+	assert_false(xr_scope_covers(&sc, "top.txt/x"));	/* a file item covers itself */
+	assert_false(xr_scope_covers(&sc, "."));
+	assert_false(xr_scope_covers(&sc, "services/x.conf"));
+	xr_scope_free(&sc);
+	sc_add(&sc, ".", false);
+	assert_true(xr_scope_covers(&sc, "."));
+	assert_false(xr_scope_covers(&sc, "a"));
+	xr_scope_free(&sc);
+	sc_add(&sc, ".", true);
+	assert_true(xr_scope_covers(&sc, "a/b/c"));
+	assert_true(xr_scope_covers(&sc, "."));
+	xr_scope_free(&sc);
+}
+
 static void test_scope_normalize(void **state)
 {
 	struct xr_scope sc;
@@ -2061,6 +2095,7 @@ int main(void)
 	    cmocka_unit_test(test_walk_unreadable),
 	    cmocka_unit_test(test_walk_vanished),
 	    cmocka_unit_test(test_entry_stat),
+	    cmocka_unit_test(test_scope_covers),
 	    cmocka_unit_test(test_scope_normalize),
 	    cmocka_unit_test(test_scope_normalize_random),
 	    cmocka_unit_test(test_walk_scope_items),
