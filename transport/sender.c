@@ -124,6 +124,23 @@ static int open_source_path(const char *path, int root_fd, int flags)
 	return xr_fs_open(root_fd, path, flags | O_CLOEXEC, 0);
 }
 
+/*
+ * Walks the source directory fd (prefix: its name in the list, NULL: ".")
+ * into t, announcing the top entry first so the receiver walks DEST
+ * meanwhile.  Returns as xr_walk().
+ */
+static int walk_source(struct xr_session *s, struct src_tree *t, int fd, const char *prefix,
+		       const struct xr_walk_opts *wo, unsigned *vanished, unsigned *errors)
+{
+	int rc = send_cset_begin(s, 0, prefix ? prefix : ".");
+
+	t->basefd = fd;
+	t->announced = t->walked = true;
+	if (rc < 0)
+		return rc;
+	return xr_walk(fd, prefix, s->opts->filters, wo, &t->m, vanished, errors);
+}
+
 /* Builds the sender's manifest of src with rsync's trailing-slash meaning. */
 static int build_tree(struct xr_session *s, const char *src, bool trailing_slash, int root_fd,
 		      struct src_tree *t)
@@ -142,11 +159,7 @@ static int build_tree(struct xr_session *s, const char *src, bool trailing_slash
 
 	fd = open_source_path(src, root_fd, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 	if (fd >= 0 && (trailing_slash || !strcmp(src, ".") || !strcmp(src, "/"))) {
-		t->basefd = fd;
-		rc = send_cset_begin(s, 0, ".");
-		t->announced = t->walked = true;
-		if (rc == 0)
-			rc = xr_walk(fd, NULL, o->filters, &wo, &t->m, &vanished, &errors);
+		rc = walk_source(s, t, fd, NULL, &wo, &vanished, &errors);
 		goto walked;
 	}
 	if (fd < 0 && trailing_slash && root_fd >= 0) {
@@ -160,11 +173,7 @@ static int build_tree(struct xr_session *s, const char *src, bool trailing_slash
 		/* "dir/" names a directory; a symlink to one is followed, as rsync */
 		fd = open_source_path(src, root_fd, O_RDONLY | O_DIRECTORY);
 		if (fd >= 0) {
-			t->basefd = fd;
-			rc = send_cset_begin(s, 0, ".");
-			t->announced = t->walked = true;
-			if (rc == 0)
-				rc = xr_walk(fd, NULL, o->filters, &wo, &t->m, &vanished, &errors);
+			rc = walk_source(s, t, fd, NULL, &wo, &vanished, &errors);
 			goto walked;
 		}
 	}
@@ -184,13 +193,9 @@ static int build_tree(struct xr_session *s, const char *src, bool trailing_slash
 			rc = 0;
 			goto out;
 		}
-		t->basefd = fd;
 		t->strip = strlen(leaf) + 1;
 		t->prefix = leaf;
-		rc = send_cset_begin(s, 0, leaf);
-		t->announced = t->walked = true;
-		if (rc == 0)
-			rc = xr_walk(fd, leaf, o->filters, &wo, &t->m, &vanished, &errors);
+		rc = walk_source(s, t, fd, leaf, &wo, &vanished, &errors);
 		leaf = NULL;	/* kept for the prefix; freed with the tree */
 		goto walked;
 	}
