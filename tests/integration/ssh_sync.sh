@@ -457,6 +457,39 @@ wo_refused "a symlink inside the root pointing outside (link/)" "link/"
 wo_refused "below a symlink inside the root (link/sub/)" "link/sub/"
 rm -f "$WOR/link"
 
+# === 4b. deltas over SSH, whole files with -W ===============================================
+# A 300 kB file with 21 bytes changed in the middle: over SSH both tools send a delta (the same
+# literal and matched byte counts: same block size); with -W both send it whole.
+DW=$W/dw
+mkdir -p "$DW/src"
+head -c 300000 /dev/urandom >"$DW/src/big"
+for v in ours-d rsync-d ours-w rsync-w; do
+	mkdir -p "$S/$v" && cp "$DW/src/big" "$S/$v/big" && touch -d @1500000000 "$S/$v/big"
+	chown -R xroad:xroad "$S/$v"
+done
+printf 'changed in the middle' | dd of="$DW/src/big" bs=1 seek=150000 conv=notrunc status=none
+for w in d w; do
+	flag=()
+	want='^Matched data: [1-9]'
+	if [ "$w" = w ]; then
+		flag=(-W)
+		want='^Matched data: 0 bytes'
+	fi
+	xr_pull -e "$E" "$RP" -a --stats "${flag[@]}" "$U@$H:$DW/src/" "$S/ours-$w/"
+	orc=$RC ours=$(grep -E '^(Literal|Matched) data:' "$OUT")
+	rs_pull -e "$E" -a --stats "${flag[@]}" "$U@$H:$DW/src/" "$S/rsync-$w/"
+	theirs=$(grep -E '^(Literal|Matched) data:' "$OUT")
+	name="4b. pull over SSH ${flag[*]:-(delta)}: literal and matched bytes equal rsync's"
+	if [ "$orc" = 0 ] && [ "$RC" = 0 ] && [ -n "$ours" ] && [ "$ours" = "$theirs" ] &&
+		grep -q "$want" <<<"$ours" && cmp -s "$DW/src/big" "$S/ours-$w/big"; then
+		ok "$name"
+		note "${ours//$'\n'/, }"
+	else
+		not_ok "$name" "ours (exit $orc): ${ours//$'\n'/, }" \
+			"rsync (exit $RC): ${theirs//$'\n'/, }"
+	fi
+done
+
 # === 5. failures ============================================================================
 echo "# $(now_ms) ms"
 
