@@ -5,7 +5,8 @@
 # hits a long-lived watcher.  A watcher (the faults build, a private copy) replicates the X-Road
 # tree SRC -> DEST; after its initial change set the signer changes SRC the realistic way
 # (keyconf.xml edited through tmp+rename, a new .p12 written in place, then a keyconf.xml that
-# names it: xroad_tree.sh's helpers), and the receiver is killed (_exit 99, XR_FAULT_MODE=kill)
+# names it: xroad_tree.sh's helpers; our processes are stopped meanwhile, so the events make
+# one change set in every run however slow the machine), and the receiver is killed (_exit 99, XR_FAULT_MODE=kill)
 # or gets EIO (XR_FAULT_MODE=fail) at step N of that SECOND change set (XR_FAULT_AT counts from
 # the receiver process's start, so N = steps of the initial change set + k).
 #
@@ -107,6 +108,19 @@ signer_change() {
 	xroad_edit_keyconf "$1" 1700000000 >/dev/null && xroad_add_key "$1" 1700000001 >/dev/null
 }
 
+# signer_change_frozen DIR: signer_change with every process of ours stopped meanwhile, so its
+# events wait in the inotify queue and make one change set however slowly the writes come (a
+# loaded machine spawning awk and mv could otherwise leave a gap longer than the quiet period
+# and split the change set, and the walk would no longer match the counting run)
+signer_change_frozen() {
+	local p rc
+	for p in $(our_procs); do kill -STOP "$p" 2>/dev/null; done
+	signer_change "$1"
+	rc=$?
+	for p in $(our_procs); do kill -CONT "$p" 2>/dev/null; done
+	return $rc
+}
+
 OLD=$T/old NEW=$T/new S=$T/src D=$T/dst
 xroad_tree "$OLD" 7 >/dev/null || { not_ok "watch faults: xroad_tree"; exit 1; }
 cp -a "$OLD" "$NEW"
@@ -160,7 +174,7 @@ count_steps() {
 		sleep 0.3
 		n=$(grep -c '^fault-point ' "$T/trace")
 		step_names "$T/trace" >"$T/trace.$verb.init"
-		signer_change "$S"
+		signer_change_frozen "$S"
 		hashes "$S" | cmp -s - "$T/new.h" || why+=("SRC after the change differs from NEW")
 		converged "$S" "$D" 20 >"$T/why" || why+=("second change set: $(cat "$T/why")")
 		sleep $((QUIET * 3 / 1000 + 1))	# a late third change set would show here
@@ -201,7 +215,7 @@ walk_step() {
 			tail -2 | tr '\n' ' ')"
 		return 1
 	fi
-	signer_change "$S"
+	signer_change_frozen "$S"
 	if ! wait_line "$T/trace" "^fault-point $n " 20; then
 		echo "the fault point was never reached: $(grep -v '^fault-point' "$T/trace" |
 			tail -2 | tr '\n' ' ')"
