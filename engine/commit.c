@@ -8,9 +8,11 @@
  *               u64 XXH3-64 of the 16 bytes before it
  *       record  u32 len, u64 XXH3-64 of the payload, payload[len]:
  *               u8 op, u8 type, u8 flags, u8 reserved(0), u32 stage_id,
- *               u32 mode, u32 uid, u32 gid, u32 mtime_nsec, u64 size,
- *               i64 mtime_sec, u64 rdev, u16 pathlen, u16 linklen,
+ *               u32 mode, u32 uid, u32 gid, u32 mtime_nsec, u64 reserved,
+ *               i64 mtime_sec, u64 reserved, u16 pathlen, u16 linklen,
  *               path, link
+ *     (the two reserved fields are written 0 and ignored on read; size and
+ *     rdev were recorded there once, and nothing applying a journal uses them)
  *     It holds the operations already in application order, so a replay
  *     simply runs them again.  Every record is checked on parse (checksum,
  *     lengths, path validity, op/type/flag ranges) and a journal that fails
@@ -66,11 +68,21 @@
 #define SKIP_CHECKSUMS 0
 #endif
 
+/* A block of strings the commit makes itself (parent directories). */
+struct strblock {
+	struct strblock *next;
+	size_t used, cap;
+	char data[];
+};
+
+#define STRBLOCK_SIZE 8192u
+
 struct xr_txn {
 	struct xr_dest *d;
 	struct xr_meta_opts mo;
-	struct xr_journal_op *ops;	/* recorded, in call order */
+	struct xr_journal_op *ops;	/* recorded, in call order; strings borrowed */
 	size_t n, cap;
+	struct strblock *strings;	/* the strings of ops that t made itself */
 	uint32_t next_id;		/* next stage file name */
 	uint32_t nfsynced;		/* staged files fsynced one by one */
 	bool need_syncfs;		/* more were staged: one syncfs() before the journal */
@@ -199,78 +211,97 @@ static bool entry_path_ok(const char *path)
 	return path && strcmp(path, ".") != 0 && xr_path_valid(path);
 }
 
-/* Returns a new string with the parent of path ("." for a top-level name). */
-static char *parent_of(const char *path)
+/*
+ * Copies len bytes of s, NUL-terminated, into t's string blocks (freed with
+ * t).  Returns the copy or NULL when out of memory.
+ */
+static const char *txn_strndup(struct xr_txn *t, const char *s, size_t len)
+{
+	struct strblock *b = t->strings;
+	char *p;
+
+	if (b == NULL || b->cap - b->used < len + 1) {
+		size_t cap = len + 1 > STRBLOCK_SIZE ? len + 1 : STRBLOCK_SIZE;
+
+		b = malloc(sizeof(*b) + cap);
+		if (b == NULL)
+			return NULL;
+		b->next = t->strings;
+		b->used = 0;
+		b->cap = cap;
+		t->strings = b;
+	}
+	p = b->data + b->used;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	b->used += len + 1;
+	return p;
+}
+
+/*
+ * The parent directory of path ("." for a top-level name) as a string of
+ * t.  *last is the previous result of the caller's loop: when the parent is
+ * the same (ops mostly come in path order) it is returned again, not
+ * copied.  NULL when out of memory.
+ */
+static const char *txn_parent(struct xr_txn *t, const char *path, const char **last)
 {
 	const char *slash = strrchr(path, '/');
+	const char *p = slash ? path : ".";
+	size_t len = slash ? (size_t)(slash - path) : 1;
 
-	return slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+	if (*last && strncmp(*last, p, len) == 0 && (*last)[len] == '\0')
+		return *last;
+	*last = txn_strndup(t, p, len);
+	return *last;
 }
 
-/* Frees the strings of one op. */
-static void op_clear(struct xr_journal_op *op)
-{
-	free(op->e.path);
-	free(op->e.link);
-	op->e.path = NULL;
-	op->e.link = NULL;
-}
-
-/* Frees an op array and its strings. */
+/* Frees a parsed journal: the ops and their strings are one block. */
 void xr_journal_ops_free(struct xr_journal_op *ops, size_t n)
 {
-	if (!ops)
-		return;
-	for (size_t i = 0; i < n; i++)
-		op_clear(&ops[i]);
+	(void)n;
 	free(ops);
 }
 
 /*
- * Appends an op to a growable array: a deep copy of e (NULL: none) with
- * path.  Returns 0 or XR_ENOMEM.
+ * Records one op in t: e's attributes (NULL: none) copied, path and (for
+ * the rename of a symlink) e's target borrowed.  Returns 0 or XR_ENOMEM
+ * (also for a NULL path, a failed copy of the caller's).
  */
-static int ops_push(struct xr_journal_op **ops, size_t *n, size_t *cap, uint8_t op, uint8_t type,
-		    uint8_t flags, uint32_t stage_id, const struct xr_entry *e, const char *path)
+static int txn_push(struct xr_txn *t, uint8_t op, uint8_t type, uint8_t flags, uint32_t stage_id,
+		    const struct xr_entry *e, const char *path)
 {
 	struct xr_journal_op *o;
 
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap + *cap / 2 : 32;	/* x1.5: a 10k-op commit is big */
-		struct xr_journal_op *nops = realloc(*ops, ncap * sizeof(*nops));
+	if (path == NULL)
+		return XR_ENOMEM;
+	if (t->n == t->cap) {
+		size_t ncap = t->cap ? t->cap + t->cap / 2 : 32;	/* x1.5: a 10k-op commit */
+		struct xr_journal_op *nops = realloc(t->ops, ncap * sizeof(*nops));
 
 		if (!nops)
 			return XR_ENOMEM;
-		*ops = nops;
-		*cap = ncap;
+		t->ops = nops;
+		t->cap = ncap;
 	}
-	o = &(*ops)[*n];
+	o = &t->ops[t->n++];
 	memset(o, 0, sizeof(*o));
-	if (e)
-		o->e = *e;
-	o->e.path = strdup(path);
-	/* only a rename needs the target (a symlink's META does not) */
-	o->e.link = (op == 'N' && type == XR_FT_LINK && e && e->link) ? strdup(e->link) : NULL;
-	o->e.type = type;
-	o->e.has_hash = false;
-	o->e.dev = o->e.ino = 0;
-	if (!o->e.path || (op == 'N' && type == XR_FT_LINK && e && e->link && !o->e.link)) {
-		op_clear(o);
-		return XR_ENOMEM;
+	o->path = path;
+	if (e) {
+		o->mode = e->mode;
+		o->uid = e->uid;
+		o->gid = e->gid;
+		o->mtime_sec = e->mtime_sec;
+		o->mtime_nsec = e->mtime_nsec;
+		/* only a rename needs the target (a symlink's META does not) */
+		if (op == 'N' && type == XR_FT_LINK)
+			o->link = e->link;
 	}
 	o->op = op;
 	o->type = type;
 	o->flags = flags;
 	o->stage_id = stage_id;
-	(*n)++;
 	return 0;
-}
-
-/* Records one op in t. */
-static int txn_push(struct xr_txn *t, uint8_t op, uint8_t type, uint8_t flags, uint32_t stage_id,
-		    const struct xr_entry *e, const char *path)
-{
-	return ops_push(&t->ops, &t->n, &t->cap, op, type, flags, stage_id, e, path);
 }
 
 /* Formats a stage file name. */
@@ -332,8 +363,8 @@ static int journal_check(const struct xr_journal_op *ops, size_t n)
 	if (n > UINT32_MAX)
 		return XR_ELIMIT;
 	for (size_t i = 0; i < n; i++)
-		if (strlen(ops[i].e.path) > XR_PATH_MAX ||
-		    (ops[i].e.link && strlen(ops[i].e.link) > XR_PATH_MAX))
+		if (strlen(ops[i].path) > XR_PATH_MAX ||
+		    (ops[i].link && strlen(ops[i].link) > XR_PATH_MAX))
 			return XR_ELIMIT;
 	return 0;
 }
@@ -353,7 +384,7 @@ static void journal_header(uint8_t *b, size_t n)
 /* Encodes one record at b (room for JREC_HDR + JREC_MAX); returns its length. */
 static size_t journal_record(uint8_t *b, const struct xr_journal_op *o)
 {
-	size_t pl = strlen(o->e.path), ll = o->e.link ? strlen(o->e.link) : 0;
+	size_t pl = strlen(o->path), ll = o->link ? strlen(o->link) : 0;
 	uint8_t *r = b + JREC_HDR;
 	size_t rl = JREC_FIXED + pl + ll;
 
@@ -362,18 +393,18 @@ static size_t journal_record(uint8_t *b, const struct xr_journal_op *o)
 	r[2] = o->flags;
 	r[3] = 0;
 	put32(r + 4, o->stage_id);
-	put32(r + 8, o->e.mode);
-	put32(r + 12, o->e.uid);
-	put32(r + 16, o->e.gid);
-	put32(r + 20, o->e.mtime_nsec);
-	put64(r + 24, o->e.size);
-	put64(r + 32, (uint64_t)o->e.mtime_sec);
-	put64(r + 40, o->e.rdev);
+	put32(r + 8, o->mode);
+	put32(r + 12, o->uid);
+	put32(r + 16, o->gid);
+	put32(r + 20, o->mtime_nsec);
+	put64(r + 24, 0);	/* reserved */
+	put64(r + 32, (uint64_t)o->mtime_sec);
+	put64(r + 40, 0);	/* reserved */
 	put16(r + 48, (uint16_t)pl);
 	put16(r + 50, (uint16_t)ll);
-	memcpy(r + JREC_FIXED, o->e.path, pl);
+	memcpy(r + JREC_FIXED, o->path, pl);
 	if (ll)
-		memcpy(r + JREC_FIXED + pl, o->e.link, ll);
+		memcpy(r + JREC_FIXED + pl, o->link, ll);
 	put32(b, (uint32_t)rl);
 	put64(b + 4, XXH3_64bits(r, rl));
 	return JREC_HDR + rl;
@@ -411,15 +442,15 @@ static int journal_write_ops(int fd, const struct xr_journal_op *ops, size_t n)
 /* Checks one decoded op for sense; returns NULL or the reason it is invalid. */
 static const char *op_invalid(const struct xr_journal_op *o)
 {
-	bool root = strcmp(o->e.path, ".") == 0;
+	bool root = strcmp(o->path, ".") == 0;
 
 	if (o->type < XR_FT_REG || o->type > XR_FT_SOCK)
 		return "bad entry type";
-	if (root ? !(o->op == 'A' || o->op == 'F') : !entry_path_ok(o->e.path))
+	if (root ? !(o->op == 'A' || o->op == 'F') : !entry_path_ok(o->path))
 		return "invalid path";
-	if (o->e.mode > 07777 || o->e.mtime_nsec >= 1000000000u)
+	if (o->mode > 07777 || o->mtime_nsec >= 1000000000u)
 		return "bad attribute";
-	if ((o->e.link != NULL) != (o->op == 'N' && o->type == XR_FT_LINK))
+	if ((o->link != NULL) != (o->op == 'N' && o->type == XR_FT_LINK))
 		return "bad symlink target";
 	if (o->flags && o->op != 'A')
 		return "unexpected flags";
@@ -448,7 +479,8 @@ static int journal_decode(const void *buf, size_t len, struct xr_journal_op **op
 {
 	const uint8_t *b = buf;
 	struct xr_journal_op *v = NULL;
-	size_t count, pos, i = 0;
+	size_t count, pos, i = 0, room = 0;
+	char *str = NULL;
 	int rc = XR_ESTREAM;
 
 	*ops = NULL;
@@ -470,11 +502,14 @@ static int journal_decode(const void *buf, size_t len, struct xr_journal_op **op
 	if (count > (len - JHDR_SIZE) / (JREC_HDR + JREC_FIXED))
 		return XR_ESTREAM;
 	if (count) {
-		v = calloc(count, sizeof(*v));
+		/* one block: the ops, then their names, each NUL-terminated */
+		room = len - JHDR_SIZE - count * (JREC_HDR + JREC_FIXED) + 2 * count;
+		v = calloc(1, count * sizeof(*v) + room);
 		if (!v) {
 			*why = "out of memory";
 			return XR_ENOMEM;
 		}
+		str = (char *)(v + count);
 	}
 	pos = JHDR_SIZE;
 	for (i = 0; i < count; i++) {
@@ -500,6 +535,9 @@ static int journal_decode(const void *buf, size_t len, struct xr_journal_op **op
 		*why = "bad record length";
 		if (r[3] != 0 || pl == 0 || JREC_FIXED + pl + ll != rl)
 			goto out;
+		*why = "truncated (fewer records than announced)";
+		if (pl + ll + 2 > room)
+			goto out;	/* the names of the records so far leave too little */
 		*why = "NUL in a name";
 		if (memchr(r + JREC_FIXED, '\0', pl + ll))
 			goto out;
@@ -507,20 +545,22 @@ static int journal_decode(const void *buf, size_t len, struct xr_journal_op **op
 		o->type = r[1];
 		o->flags = r[2];
 		o->stage_id = get32(r + 4);
-		o->e.type = r[1];
-		o->e.mode = get32(r + 8);
-		o->e.uid = get32(r + 12);
-		o->e.gid = get32(r + 16);
-		o->e.mtime_nsec = get32(r + 20);
-		o->e.size = get64(r + 24);
-		o->e.mtime_sec = (int64_t)get64(r + 32);
-		o->e.rdev = get64(r + 40);
-		o->e.path = strndup((const char *)r + JREC_FIXED, pl);
-		o->e.link = ll ? strndup((const char *)r + JREC_FIXED + pl, ll) : NULL;
-		if (!o->e.path || (ll && !o->e.link)) {
-			*why = "out of memory";
-			rc = XR_ENOMEM;
-			goto out;
+		o->mode = get32(r + 8);
+		o->uid = get32(r + 12);
+		o->gid = get32(r + 16);
+		o->mtime_nsec = get32(r + 20);
+		o->mtime_sec = (int64_t)get64(r + 32);
+		memcpy(str, r + JREC_FIXED, pl);
+		str[pl] = '\0';
+		o->path = str;
+		str += pl + 1;
+		room -= pl + 1;
+		if (ll) {
+			memcpy(str, r + JREC_FIXED + pl, ll);
+			str[ll] = '\0';
+			o->link = str;
+			str += ll + 1;
+			room -= ll + 1;
 		}
 		if ((*why = op_invalid(o)) != NULL)
 			goto out;
@@ -534,7 +574,7 @@ static int journal_decode(const void *buf, size_t len, struct xr_journal_op **op
 	*n = count;
 	return 0;
 out:
-	xr_journal_ops_free(v, count);
+	free(v);
 	return rc;
 }
 
@@ -573,7 +613,7 @@ static int open_parent_or_gone(struct xr_dest *d, const char *path, int *dfd, co
 /* REMOVE or DELETE: removes path while it still has type o->type. */
 static int apply_remove(struct xr_dest *d, const struct xr_journal_op *o)
 {
-	const char *leaf, *path = o->e.path;
+	const char *leaf, *path = o->path;
 	struct stat st;
 	int dfd = -1, rc;
 
@@ -605,7 +645,7 @@ out:
 /* MKDIR: creates path with mode 0700 (an existing directory is fine). */
 static int apply_mkdir(struct xr_dest *d, const struct xr_journal_op *o)
 {
-	const char *leaf, *path = o->e.path;
+	const char *leaf, *path = o->path;
 	struct stat st;
 	int dfd = -1, rc;
 
@@ -629,7 +669,7 @@ static int apply_mkdir(struct xr_dest *d, const struct xr_journal_op *o)
 /* RENAME: moves stage/<id> to path; a staged name already gone is done. */
 static int apply_rename(struct xr_dest *d, const struct xr_journal_op *o)
 {
-	const char *leaf, *path = o->e.path;
+	const char *leaf, *path = o->path;
 	struct stat st;
 	char name[16];
 	int dfd = -1, rc;
@@ -652,9 +692,15 @@ static int apply_rename(struct xr_dest *d, const struct xr_journal_op *o)
 /* META: applies the recorded attributes to path if it still has that type. */
 static int apply_meta(struct xr_dest *d, const struct xr_journal_op *o)
 {
-	const char *leaf, *path = o->e.path;
+	const char *leaf, *path = o->path;
 	struct xr_meta_opts mo = flags_opts(o->flags);
-	struct xr_entry e = o->e;
+	struct xr_entry e = {.path = (char *)path,
+			     .type = o->type,
+			     .mode = o->mode,
+			     .uid = o->uid,
+			     .gid = o->gid,
+			     .mtime_sec = o->mtime_sec,
+			     .mtime_nsec = o->mtime_nsec};
 	struct stat st;
 	int dfd = -1, fd = -1, rc;
 
@@ -702,15 +748,15 @@ static int apply_fsync(struct xr_dest *d, const struct xr_journal_op *o)
 {
 	int fd, rc = 0;
 
-	fd = xr_fs_open(d->rootfd, o->e.path, O_RDONLY | O_DIRECTORY, 0);
+	fd = xr_fs_open(d->rootfd, o->path, O_RDONLY | O_DIRECTORY, 0);
 	if (fd == XR_EFILEIO && (errno == ENOENT || errno == ENOTDIR))
 		return 0;
 	if (fd == XR_EUNSAFE)
 		return 0;	/* replaced by a symlink in this commit: nothing to sync */
 	if (fd < 0)
-		return op_fail(o->e.path, "open directory to fsync");
+		return op_fail(o->path, "open directory to fsync");
 	if (xr_fsync_dir(fd) < 0)
-		rc = op_fail(o->e.path, "fsync directory");
+		rc = op_fail(o->path, "fsync directory");
 	close(fd);
 	return rc;
 }
@@ -744,14 +790,14 @@ static int apply_ops(struct xr_dest *d, const struct xr_journal_op *ops, size_t 
 					 ? names[ops[i].op] : "op";
 
 		snprintf(step, sizeof(step), "apply-%s", nm);
-		if (fault(step, ops[i].e.path) < 0)
-			return op_fail(ops[i].e.path, nm);
+		if (fault(step, ops[i].path) < 0)
+			return op_fail(ops[i].path, nm);
 		rc = apply_op(d, &ops[i]);
 		if (rc < 0)
 			return rc;
 		snprintf(step, sizeof(step), "applied-%s", nm);
-		if (fault(step, ops[i].e.path) < 0)
-			return op_fail(ops[i].e.path, nm);
+		if (fault(step, ops[i].path) < 0)
+			return op_fail(ops[i].path, nm);
 	}
 	return 0;
 }
@@ -1257,7 +1303,13 @@ int xr_txn_delete(struct xr_txn *t, const char *relpath, uint8_t old_type)
 /* Frees the transaction (not what is staged). */
 static void txn_free(struct xr_txn *t)
 {
-	xr_journal_ops_free(t->ops, t->n);
+	struct strblock *b, *next;
+
+	for (b = t->strings; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	free(t->ops);
 	free(t);
 }
 
@@ -1272,51 +1324,47 @@ void xr_txn_abort(struct xr_txn *t)
 
 /* --- building the commit plan -------------------------------------------- */
 
-/* An op with its sort key (commit-last rank for renames). */
-struct sortop {
-	struct xr_journal_op *op;
-	size_t rank;
-};
-
-/* qsort: ops by path, parents first. */
-static int cmp_asc(const void *a, const void *b)
+/* qsort_r over op indexes (ctx: the op array): by path, parents first. */
+static int cmp_asc(const void *a, const void *b, void *ctx)
 {
-	const struct sortop *x = a, *y = b;
+	const struct xr_journal_op *ops = ctx;
 
-	return xr_path_cmp(x->op->e.path, y->op->e.path);
+	return xr_path_cmp(ops[*(const uint32_t *)a].path, ops[*(const uint32_t *)b].path);
 }
 
-/* qsort: ops by path, children first. */
-static int cmp_desc(const void *a, const void *b)
+/* By path, children first. */
+static int cmp_desc(const void *a, const void *b, void *ctx)
 {
-	return -cmp_asc(a, b);
+	return -cmp_asc(a, b, ctx);
 }
 
 /* Renames: ordinary first, then commit-last by pattern order, each by path. */
-static int cmp_rename(const void *a, const void *b)
+static int cmp_rename(const void *a, const void *b, void *ctx)
 {
-	const struct sortop *x = a, *y = b;
+	const struct xr_journal_op *x = (const struct xr_journal_op *)ctx + *(const uint32_t *)a;
+	const struct xr_journal_op *y = (const struct xr_journal_op *)ctx + *(const uint32_t *)b;
 
 	if (x->rank != y->rank)
 		return x->rank < y->rank ? -1 : 1;
-	return cmp_asc(a, b);
+	return cmp_asc(a, b, ctx);
 }
 
 /* META: files (by path) first, then directories deepest first. */
-static int cmp_meta(const void *a, const void *b)
+static int cmp_meta(const void *a, const void *b, void *ctx)
 {
-	const struct sortop *x = a, *y = b;
-	bool xd = x->op->type == XR_FT_DIR, yd = y->op->type == XR_FT_DIR;
+	const struct xr_journal_op *x = (const struct xr_journal_op *)ctx + *(const uint32_t *)a;
+	const struct xr_journal_op *y = (const struct xr_journal_op *)ctx + *(const uint32_t *)b;
+	bool xd = x->type == XR_FT_DIR, yd = y->type == XR_FT_DIR;
 
 	if (xd != yd)
 		return xd ? 1 : -1;
-	return xd ? cmp_desc(a, b) : cmp_asc(a, b);
+	return xd ? cmp_desc(a, b, ctx) : cmp_asc(a, b, ctx);
 }
 
 /* qsort/bsearch: strings in xr_path_cmp order. */
 static int cmp_str(const void *a, const void *b)
 {
-	return xr_path_cmp(*(char *const *)a, *(char *const *)b);
+	return xr_path_cmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /*
@@ -1354,34 +1402,43 @@ static bool pattern_matches(const char *pat, const char *path)
 	return hit;
 }
 
-/* 0 for an ordinary path, else 1 + the index of the first commit-last pattern it matches. */
-static size_t commit_last_rank(const char *const *pats, const char *path)
+/*
+ * 0 for an ordinary path, else 1 + the index of the first commit-last
+ * pattern it matches (the last 254 patterns share rank 255).
+ */
+static uint8_t commit_last_rank(const char *const *pats, const char *path)
 {
 	for (size_t i = 0; pats && pats[i]; i++)
 		if (pattern_matches(pats[i], path))
-			return i + 1;
+			return (uint8_t)(i < 254 ? i + 1 : 255);
 	return 0;
 }
 
-/* A sorted, de-duplicated list of strings. */
+/*
+ * A sorted, de-duplicated list of strings it does not own (op paths and
+ * strings of the transaction).
+ */
 struct strset {
-	char **v;
+	const char **v;
 	size_t n, cap;
 };
 
-/* Adds a new string (taken over); returns 0 or XR_ENOMEM. */
-static int strset_add(struct strset *s, char *str)
+/*
+ * Adds str (NULL: a failed copy) unless it is the string added last.
+ * Returns 0 or XR_ENOMEM.
+ */
+static int strset_add(struct strset *s, const char *str)
 {
 	if (!str)
 		return XR_ENOMEM;
+	if (s->n && s->v[s->n - 1] == str)
+		return 0;
 	if (s->n == s->cap) {
 		size_t ncap = s->cap ? s->cap * 2 : 32;
-		char **nv = realloc(s->v, ncap * sizeof(*nv));
+		const char **nv = realloc(s->v, ncap * sizeof(*nv));
 
-		if (!nv) {
-			free(str);
+		if (!nv)
 			return XR_ENOMEM;
-		}
 		s->v = nv;
 		s->cap = ncap;
 	}
@@ -1397,12 +1454,9 @@ static void strset_sort(struct strset *s)
 	if (s->n == 0)
 		return;
 	qsort(s->v, s->n, sizeof(*s->v), cmp_str);
-	for (size_t i = 1; i < s->n; i++) {
-		if (xr_path_cmp(s->v[i], s->v[j]) == 0)
-			free(s->v[i]);
-		else
+	for (size_t i = 1; i < s->n; i++)
+		if (xr_path_cmp(s->v[i], s->v[j]) != 0)
 			s->v[++j] = s->v[i];
-	}
 	s->n = j + 1;
 }
 
@@ -1429,37 +1483,37 @@ static bool strset_has_ancestor(const struct strset *s, const char *path)
 	return found;
 }
 
-/* Frees s's strings and array. */
+/* Frees s's array (not the strings). */
 static void strset_free(struct strset *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
 	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
 }
 
 /* True if o is a DELETE or META inside a directory the commit removes whole. */
 static bool dropped(const struct strset *gone, const struct xr_journal_op *o)
 {
-	return (o->op == 'D' || o->op == 'A') && strset_has_ancestor(gone, o->e.path);
+	return (o->op == 'D' || o->op == 'A') && strset_has_ancestor(gone, o->path);
 }
 
 /*
  * Reorders ops in place so that the op at position k is the one that was
  * at order[k] (order is a permutation of 0..n-1; it is consumed).
  */
-static void permute_ops(struct xr_journal_op *ops, size_t *order, size_t n)
+static void permute_ops(struct xr_journal_op *ops, uint32_t *order, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		struct xr_journal_op tmp;
 		size_t j = k;
 
-		if (order[k] == k || order[k] == SIZE_MAX)
+		if (order[k] == k || order[k] == UINT32_MAX)
 			continue;
 		tmp = ops[k];
 		for (;;) {
 			size_t next = order[j];
 
-			order[j] = SIZE_MAX;	/* placed */
+			order[j] = UINT32_MAX;	/* placed */
 			if (next == k) {
 				ops[j] = tmp;
 				break;
@@ -1481,18 +1535,19 @@ static void permute_ops(struct xr_journal_op *ops, size_t *order, size_t n)
 static int check_parents(struct xr_txn *t, const struct strset *gone)
 {
 	struct strset made = {0}, need = {0}, may = {0};
+	const char *last = NULL;
 	int fd, rc = 0;
 
 	for (size_t i = 0; i < t->n && rc == 0; i++) {
 		const struct xr_journal_op *o = &t->ops[i];
 
-		if (dropped(gone, o) || strcmp(o->e.path, ".") == 0)
+		if (dropped(gone, o) || strcmp(o->path, ".") == 0)
 			continue;
 		if (o->op == 'M')
-			rc = strset_add(&made, strdup(o->e.path));
+			rc = strset_add(&made, o->path);
 		if (rc == 0)
 			rc = strset_add(o->op == 'M' || o->op == 'N' ? &need : &may,
-					parent_of(o->e.path));
+					txn_parent(t, o->path, &last));
 	}
 	strset_sort(&made);
 	strset_sort(&need);
@@ -1531,7 +1586,7 @@ static bool txn_removes(const struct xr_txn *t, const char *path, uint8_t type)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (t->ops[i].op == 'R' && t->ops[i].type == type &&
-		    strcmp(t->ops[i].e.path, path) == 0)
+		    strcmp(t->ops[i].path, path) == 0)
 			return true;
 	return false;
 }
@@ -1552,15 +1607,15 @@ static int check_targets(struct xr_txn *t)
 
 		if (o->op != 'M' && o->op != 'N')
 			continue;
-		if (xr_fs_lstat(t->d->rootfd, o->e.path, &st) < 0)
+		if (xr_fs_lstat(t->d->rootfd, o->path, &st) < 0)
 			continue;	/* absent (or below a directory made here) */
 		cur = ftype_of(st.st_mode);
 		if ((o->op == 'N') != (cur == XR_FT_DIR))
 			continue;	/* rename over a non-dir, mkdir over a dir: fine */
-		if (txn_removes(t, o->e.path, cur))
+		if (txn_removes(t, o->path, cur))
 			continue;
 		xr_error("%s: %s: %s is in the way (DEST changed since it was read?)",
-			 o->e.path, o->op == 'N' ? "rename into place" : "create directory",
+			 o->path, o->op == 'N' ? "rename into place" : "create directory",
 			 cur == XR_FT_DIR ? "a directory" : "an entry of another type");
 		return XR_EFILEIO;
 	}
@@ -1570,20 +1625,27 @@ static int check_targets(struct xr_txn *t)
 /*
  * Builds the journal: t's ops in application order, plus a META restoring
  * the mtime of each existing directory whose entries change (with -t) and
- * an FSYNC of every touched directory.  Returns 0 or a negative xr_err.
+ * an FSYNC of every touched directory.  Its memory besides the ops: one
+ * 4-byte index per op and the sets of directory names (borrowed or made
+ * once per directory).  Returns 0 or a negative xr_err.
  */
 static int build_plan(struct xr_txn *t, const char *const *commit_last,
 		      struct xr_journal_op **out, size_t *nout)
 {
 	static const uint8_t phases[] = {'R', 'M', 'N', 'D', 'A'};
+	static int (*const cmps[])(const void *, const void *, void *) = {
+		cmp_desc, cmp_asc, cmp_rename, cmp_desc, cmp_meta,
+	};
 	struct strset parents = {0}, metas = {0}, syncs = {0}, gone = {0};
-	size_t nrec = t->n, nkept, k = 0, cnt;
-	struct sortop *so = NULL;
-	size_t *order = NULL;
+	size_t nrec = t->n, nkept, k = 0, first;
+	const char *last = NULL;
+	uint32_t *order = NULL;
 	struct xr_entry te;
 	struct stat st;
 	int rc = XR_ENOMEM;
 
+	if (t->n >= UINT32_MAX / 2)
+		return XR_ELIMIT;
 	/*
 	 * Directories replaced by a non-directory are removed as a whole tree:
 	 * DELETE and META of anything inside them are dropped, so no step has
@@ -1591,7 +1653,7 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 	 */
 	for (size_t i = 0; i < t->n; i++)
 		if (t->ops[i].op == 'R' && t->ops[i].type == XR_FT_DIR &&
-		    (rc = strset_add(&gone, strdup(t->ops[i].e.path))) < 0)
+		    (rc = strset_add(&gone, t->ops[i].path)) < 0)
 			goto out;
 	strset_sort(&gone);
 	if ((rc = check_parents(t, &gone)) < 0 || (rc = check_targets(t)) < 0)
@@ -1604,12 +1666,12 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 		if (dropped(&gone, o))
 			continue;
 		if (o->op == 'A') {
-			if ((rc = strset_add(&metas, strdup(o->e.path))) < 0)
+			if ((rc = strset_add(&metas, o->path)) < 0)
 				goto out;
-			rc = strset_add(&syncs, dir ? strdup(o->e.path) : parent_of(o->e.path));
+			rc = strset_add(&syncs, dir ? o->path : txn_parent(t, o->path, &last));
 			if (rc < 0)
 				goto out;
-		} else if ((rc = strset_add(&parents, parent_of(o->e.path))) < 0) {
+		} else if ((rc = strset_add(&parents, txn_parent(t, o->path, &last))) < 0) {
 			goto out;
 		}
 	}
@@ -1617,7 +1679,7 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 	strset_sort(&metas);
 	/* the METAs that restore directory mtimes join the recorded ops (never dropped) */
 	for (size_t i = 0; i < parents.n; i++) {
-		if ((rc = strset_add(&syncs, strdup(parents.v[i]))) < 0)
+		if ((rc = strset_add(&syncs, parents.v[i])) < 0)
 			goto out;
 		if (!t->mo.times || !t->mo.keep_dir_times || strset_has(&metas, parents.v[i]))
 			continue;
@@ -1631,43 +1693,36 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 		if (rc < 0)
 			goto out;
 	}
+	strset_free(&parents);
+	strset_free(&metas);
 	strset_sort(&syncs);
 
 	/* application order as a permutation of t->ops: kept ops by phase, dropped ones last */
 	rc = XR_ENOMEM;
-	so = calloc(t->n + 1, sizeof(*so));
 	order = malloc((t->n + 1) * sizeof(*order));
-	if (!so || !order)
+	if (!order)
 		goto out;
 	for (size_t p = 0; p < sizeof(phases); p++) {
-		cnt = 0;
+		first = k;
 		for (size_t i = 0; i < t->n; i++) {
-			if (t->ops[i].op != phases[p] || (i < nrec && dropped(&gone, &t->ops[i])))
+			struct xr_journal_op *o = &t->ops[i];
+
+			if (o->op != phases[p] || (i < nrec && dropped(&gone, o)))
 				continue;
-			so[cnt].op = &t->ops[i];
-			so[cnt].rank = phases[p] == 'N' ? commit_last_rank(commit_last,
-									     t->ops[i].e.path) : 0;
-			cnt++;
+			o->rank = phases[p] == 'N' ? commit_last_rank(commit_last, o->path) : 0;
+			order[k++] = (uint32_t)i;
 		}
-		switch (phases[p]) {
-		case 'R':
-		case 'D': qsort(so, cnt, sizeof(*so), cmp_desc); break;
-		case 'M': qsort(so, cnt, sizeof(*so), cmp_asc); break;
-		case 'N': qsort(so, cnt, sizeof(*so), cmp_rename); break;
-		default: qsort(so, cnt, sizeof(*so), cmp_meta); break;
-		}
-		for (size_t i = 0; i < cnt; i++)
-			order[k++] = (size_t)(so[i].op - t->ops);
+		qsort_r(order + first, k - first, sizeof(*order), cmps[p], t->ops);
 	}
 	nkept = k;
 	for (size_t i = 0; i < nrec; i++)
 		if (dropped(&gone, &t->ops[i]))
-			order[k++] = i;
+			order[k++] = (uint32_t)i;
 	permute_ops(t->ops, order, k);
-	for (size_t i = nkept; i < t->n; i++)
-		op_clear(&t->ops[i]);
+	free(order);
+	order = NULL;
 	t->n = nkept;
-	/* fsync deepest first; room made once, so the array is not doubled for them */
+	/* fsync deepest first; room made once, so the array is not grown by half for them */
 	if (t->n + syncs.n > t->cap || t->n + syncs.n + 64 < t->cap) {
 		struct xr_journal_op *nops = realloc(t->ops, (t->n + syncs.n + 1) * sizeof(*nops));
 
@@ -1682,13 +1737,12 @@ static int build_plan(struct xr_txn *t, const char *const *commit_last,
 		if ((rc = txn_push(t, 'F', XR_FT_DIR, 0, 0, &te, syncs.v[i])) < 0)
 			goto out;
 	rc = 0;
-	/* the plan is t's ops now */
+	/* the plan is t's ops now (their strings stay t's until txn_free) */
 	*out = t->ops;
 	*nout = t->n;
 	t->ops = NULL;
 	t->n = t->cap = 0;
 out:
-	free(so);
 	free(order);
 	strset_free(&parents);
 	strset_free(&metas);
@@ -1784,7 +1838,7 @@ out:
 		xr_error("%s: commit interrupted after its commit point; the next run replays "
 			 "it", d->path);
 	}
-	xr_journal_ops_free(ops, n);
-	txn_free(t);
+	free(ops);
+	txn_free(t);	/* after ops: it holds strings they borrow */
 	return rc;
 }

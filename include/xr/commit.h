@@ -64,7 +64,13 @@ int xr_dest_recover(struct xr_dest *d, int *recovered);
 
 struct xr_txn;
 
-/* Starts a change set.  Returns 0 or XR_ENOMEM / XR_EFILEIO. */
+/*
+ * Starts a change set.  Returns 0 or XR_ENOMEM / XR_EFILEIO.
+ * The recording calls below keep the path (and symlink target) strings of
+ * their entries by reference, not by copy: those strings must stay valid
+ * and unchanged until xr_txn_commit or xr_txn_abort returns (the receiver's
+ * manifests do).  The other attributes are copied at the call.
+ */
 int xr_txn_begin(struct xr_dest *d, const struct xr_meta_opts *mo, struct xr_txn **t);
 
 /*
@@ -125,12 +131,26 @@ static inline int xr_fault_point(const char *step)
 #endif
 
 /* Journal codec, exported for the fuzz target and tests. */
+/*
+ * One recorded operation.  The strings are borrowed, never copied: in a
+ * transaction they are the path (and symlink target) of the entries handed
+ * to xr_txn_*, which must stay valid until xr_txn_commit/xr_txn_abort
+ * returns; in a parsed journal they live in the block that
+ * xr_journal_ops_free() releases.  48 bytes: a 10,000-file commit keeps
+ * every op in memory at once.
+ */
 struct xr_journal_op {
+	const char *path;
+	const char *link;	/* 'N' of a symlink: its target (recorded for the record) */
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t mode;		/* permission bits (07777) */
+	uint32_t uid, gid;
+	uint32_t stage_id;	/* for 'N' */
 	uint8_t op;		/* 'R' remove, 'M' mkdir, 'N' rename, 'D' delete, 'A' meta, 'F' fsync dir */
 	uint8_t type;		/* entry type (old type for R/D) */
 	uint8_t flags;		/* for 'A': XR_JF_* - which attributes to apply */
-	uint32_t stage_id;	/* for 'N' */
-	struct xr_entry e;	/* path and attributes */
+	uint8_t rank;		/* while planning: commit-last rank of a rename (not recorded) */
 };
 
 /* xr_journal_op.flags of a META ('A'): the xr_meta_opts in force, and how. */
@@ -142,8 +162,12 @@ struct xr_journal_op {
 #define XR_JF_KEEP_SGID	0x20	/* new dir without -p: keep an inherited setgid bit */
 #define XR_JF_ALL	0x3f
 
-/* Parses a journal image; returns 0 and an allocated array, or XR_ESTREAM. */
+/*
+ * Parses a journal image; returns 0 and an allocated array (its strings in
+ * the same block), or XR_ESTREAM / XR_ENOMEM.
+ */
 int xr_journal_parse(const void *buf, size_t len, struct xr_journal_op **ops, size_t *n);
+/* Frees a parsed journal (n is kept for symmetry; the block holds everything). */
 void xr_journal_ops_free(struct xr_journal_op *ops, size_t n);
 
 #endif

@@ -30,19 +30,19 @@ static void check_ops(const struct xr_journal_op *ops, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct xr_journal_op *o = &ops[i];
-		bool root = strcmp(o->e.path, ".") == 0;
+		bool root = strcmp(o->path, ".") == 0;
 
 		if (!strchr("RMNDAF", o->op) || o->op == 0)
 			abort();
-		if (!xr_path_valid(o->e.path) || (root && o->op != 'A' && o->op != 'F'))
+		if (!xr_path_valid(o->path) || (root && o->op != 'A' && o->op != 'F'))
 			abort();
-		if (o->type < XR_FT_REG || o->type > XR_FT_SOCK || o->e.type != o->type)
+		if (o->type < XR_FT_REG || o->type > XR_FT_SOCK)
 			abort();
-		if ((o->e.link != NULL) != (o->op == 'N' && o->type == XR_FT_LINK))
+		if ((o->link != NULL) != (o->op == 'N' && o->type == XR_FT_LINK))
 			abort();
-		if (o->e.link && (!*o->e.link || strlen(o->e.link) > XR_PATH_MAX))
+		if (o->link && (!*o->link || strlen(o->link) > XR_PATH_MAX))
 			abort();
-		if (o->e.mode > 07777 || o->e.mtime_nsec >= 1000000000u)
+		if (o->mode > 07777 || o->mtime_nsec >= 1000000000u)
 			abort();
 		if (o->op != 'A' && o->flags != 0)
 			abort();

@@ -932,18 +932,18 @@ static void test_journal(void **state)
 			last_n = i;
 		if (ops[i].op == 'D') {
 			/* deletions inside replaced directories were dropped */
-			assert_string_not_equal(ops[i].e.path, "d2f/x");
-			assert_string_not_equal(ops[i].e.path, "d2l/c");
+			assert_string_not_equal(ops[i].path, "d2f/x");
+			assert_string_not_equal(ops[i].path, "d2l/c");
 		}
-		if (ops[i].op == 'N' && strcmp(ops[i].e.path, "link1") == 0) {
+		if (ops[i].op == 'N' && strcmp(ops[i].path, "link1") == 0) {
 			assert_int_equal(ops[i].type, XR_FT_LINK);
-			assert_string_equal(ops[i].e.link, "target-new");
+			assert_string_equal(ops[i].link, "target-new");
 		}
-		if (ops[i].op == 'A' && strcmp(ops[i].e.path, "conf.d") == 0)
+		if (ops[i].op == 'A' && strcmp(ops[i].path, "conf.d") == 0)
 			assert_int_equal(ops[i].flags, XR_JF_TIMES);
 	}
 	assert_string_equal(phase_seen, "RMNDAF");
-	assert_string_equal(ops[last_n].e.path, "signer/keyconf.xml");
+	assert_string_equal(ops[last_n].path, "signer/keyconf.xml");
 	xr_journal_ops_free(ops, n);
 
 	/* every single flipped byte and every truncation is detected */
