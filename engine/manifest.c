@@ -344,8 +344,11 @@ static void entry_from_stat(struct xr_entry *e, const struct stat *st)
 	e->mtime_sec = (int64_t)st->st_mtim.tv_sec;
 	e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	e->rdev = (e->type == XR_FT_CHR || e->type == XR_FT_BLK) ? (uint64_t)st->st_rdev : 0;
-	e->dev = (uint64_t)st->st_dev;
-	e->ino = (uint64_t)st->st_ino;
+	if (e->type == XR_FT_DIR) {
+		/* a directory has no content hash: its slot holds the identity */
+		e->id.dev = (uint64_t)st->st_dev;
+		e->id.ino = (uint64_t)st->st_ino;
+	}
 }
 
 /*
@@ -1027,7 +1030,7 @@ bool xr_scope_mark_replaced(struct xr_scope *sc, const struct xr_manifest *old,
 		a = xr_manifest_find(old, sc->v[i].path);
 		b = xr_manifest_find(now, sc->v[i].path);
 		if (a && b && a->type == XR_FT_DIR && b->type == XR_FT_DIR &&
-		    (a->dev != b->dev || a->ino != b->ino)) {
+		    (a->id.dev != b->id.dev || a->id.ino != b->id.ino)) {
 			sc->v[i].subtree = true;
 			marked = true;
 		}

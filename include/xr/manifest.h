@@ -42,9 +42,12 @@ struct xr_entry {
 	int64_t mtime_sec;
 	uint32_t mtime_nsec;
 	uint64_t rdev;		/* devices */
-	struct xr_hash hash;	/* XXH3-128 of the content (regular files) */
-	/* local only, never sent: identity for source-consistency checks */
-	uint64_t dev, ino;
+	union {
+		struct xr_hash hash;	/* XR_FT_REG: XXH3-128 of the content (when has_hash) */
+		struct {
+			uint64_t dev, ino;
+		} id;			/* XR_FT_DIR of a walk: its identity (local, never sent) */
+	};
 };
 
 struct xr_manifest {
