@@ -338,7 +338,7 @@ static int plan_deletions(const struct xr_manifest *dst, const struct xr_filters
 
 /*
  * Compares src with dst (both sorted) by a merge of the two lists and fills
- * out (see plan.h).  Returns 0 or XR_ENOMEM.
+ * out (see plan.h).  Returns 0, XR_ENOMEM or XR_ELIMIT.
  */
 int xr_plan_build(const struct xr_manifest *src, const struct xr_manifest *dst,
 		  const struct xr_filters *filters, const struct xr_plan_opts *opts,
@@ -349,6 +349,8 @@ int xr_plan_build(const struct xr_manifest *src, const struct xr_manifest *dst,
 	size_t i = 0, j = 0;
 	int rc = 0;
 
+	if (src->n > INT32_MAX || dst->n > INT32_MAX)
+		return XR_ELIMIT;	/* the plan's indexes are 32-bit */
 	keep = calloc(dst->n ? dst->n : 1, sizeof(*keep));
 	if (!keep) {
 		rc = XR_ENOMEM;
@@ -362,11 +364,11 @@ int xr_plan_build(const struct xr_manifest *src, const struct xr_manifest *dst,
 		while (j < dst->n && (c = xr_path_cmp(dst->e[j].path, s->path)) < 0)
 			j++;
 		memset(&it, 0, sizeof(it));
-		it.src = i;
+		it.src = (uint32_t)i;
 		it.dst = -1;
 		if (j < dst->n && c == 0) {
 			d = &dst->e[j];
-			it.dst = (ssize_t)j;
+			it.dst = (int32_t)j;
 			keep[j] = true;
 		}
 		plan_entry(s, d, opts, &gs, &it);

@@ -29,7 +29,7 @@
 
 /* One file whose data was requested. */
 struct want {
-	size_t item;		/* plan item */
+	uint32_t item;		/* plan item */
 	bool have_hash;
 	bool skipped;		/* sender could not read it */
 	struct xr_hash basis_hash;
@@ -632,7 +632,7 @@ static int record_changes(struct receiver *r)
 			continue;
 		}
 		if (it->need_data) {
-			r->wants[r->nwants++].item = i;
+			r->wants[r->nwants++].item = (uint32_t)i;
 			continue;
 		}
 		if (r->txn == NULL)

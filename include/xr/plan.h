@@ -29,13 +29,14 @@ struct xr_plan_opts {
 	bool is_root;		/* receiver runs as root: owner applies */
 };
 
+/* One planned change: 24 bytes, as a 10,000-file plan is held until it is reported. */
 struct xr_plan_item {
-	size_t src;		/* index into the sender's manifest */
-	ssize_t dst;		/* index into the receiver's manifest, -1 if absent */
-	enum xr_action act;
+	uint32_t src;		/* index into the sender's manifest */
+	int32_t dst;		/* index into the receiver's manifest, -1 if absent */
+	uint8_t act;		/* enum xr_action */
 	bool need_data;		/* file data must travel (CREATE/REPLACE of a file, UPDATE) */
-	char itemize[12];	/* rsync's 11-char %i string, e.g. ">f+++++++++", ".d..t......" */
 	bool same_content;	/* set by the receiver: the sender found the content equal */
+	char itemize[12];	/* rsync's 11-char %i string, e.g. ">f+++++++++", ".d..t......" */
 };
 
 struct xr_plan {
@@ -57,7 +58,7 @@ void xr_plan_free(struct xr_plan *p);
  * nanoseconds (checked).  Without -t a differing mtime means a transfer.
  * Deletions (when opts->del) are receiver entries absent from src that the
  * filters do not protect (XR_SIDE_RECEIVER), ordered children before
- * parents.  Returns 0 or XR_ENOMEM.
+ * parents.  Returns 0, XR_ENOMEM, or XR_ELIMIT past 2^31 entries.
  */
 int xr_plan_build(const struct xr_manifest *src, const struct xr_manifest *dst,
 		  const struct xr_filters *filters, const struct xr_plan_opts *opts,
