@@ -73,16 +73,22 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* Grows *buf to hold at least need bytes; returns 0 or XR_ENOMEM. */
+/*
+ * Grows *buf to hold at least need bytes, plus an eighth, in 4 KiB steps
+ * (not doubling: the high-water marks bound what is queued, so the buffers
+ * settle after a few steps, and a doubled 256 KiB would be a wasted
+ * quarter MiB).  Returns 0 or XR_ENOMEM.
+ */
 static int grow(uint8_t **buf, size_t *cap, size_t need)
 {
-	size_t nc = *cap ? *cap : 4096;
+	size_t nc;
 	uint8_t *p;
 
 	if (need <= *cap)
 		return 0;
-	while (nc < need)
-		nc = nc > SIZE_MAX / 2 ? need : nc * 2;
+	if (need > SIZE_MAX / 2)
+		return XR_ENOMEM;
+	nc = (need + need / 8 + 4095) & ~(size_t)4095;
 	p = realloc(*buf, nc);
 	if (!p)
 		return XR_ENOMEM;

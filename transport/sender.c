@@ -23,7 +23,7 @@
 #include "xr/wire.h"
 
 /* Output queued beyond this waits for the peer before more is produced. */
-#define SEND_HIGH_WATER (512u * 1024)
+#define SEND_HIGH_WATER (256u * 1024)
 /* A file that keeps changing while read is retried this often. */
 #define READ_RETRIES 3
 #define FLIST_BATCH (60u * 1024)
