@@ -142,15 +142,15 @@ bench_machine() {
 	printf '\n- work directory filesystem: %s\n' "${fs:-unknown}"
 }
 
-# bench_git_rev: short commit of the checkout, "-dirty" appended when it has local changes;
-# read-only (no index refresh)
+# bench_git_rev: short commit of the checkout, "-dirty" appended when it has local changes
+# (outside bench/results/, which the run itself writes to); read-only (no index refresh)
 bench_git_rev() {
 	local rev
 	rev=$(git rev-parse --short HEAD 2>/dev/null) || {
 		echo "none (no commit yet)"
 		return
 	}
-	if [ -n "$(git --no-optional-locks status --porcelain 2>/dev/null)" ]; then
+	if [ -n "$(git --no-optional-locks status --porcelain -- . ':!bench/results' 2>/dev/null)" ]; then
 		rev="$rev-dirty"
 	fi
 	echo "$rev"
