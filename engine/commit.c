@@ -96,6 +96,9 @@ struct xr_txn {
  */
 #define STAGE_FSYNC_MAX 16u
 
+/* A 10,000-file commit holds every op at once: keep them small (see commit.h). */
+_Static_assert(sizeof(struct xr_journal_op) <= 48, "journal op grew");
+
 /* --- fault points ------------------------------------------------------ */
 
 #ifdef XR_FAULTS

@@ -148,6 +148,9 @@ out:
 	return rc;
 }
 
+/* Both sides hold one entry per file for the whole run: keep them small. */
+_Static_assert(sizeof(struct xr_entry) <= 80, "manifest entry grew");
+
 /* Gives back unused capacity; a failed realloc keeps the larger block. */
 void xr_manifest_trim(struct xr_manifest *m)
 {

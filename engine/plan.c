@@ -8,6 +8,9 @@
 #include "xr/log.h"
 #include "xr/plan.h"
 
+/* The plan is held until the change set is reported: keep its items small. */
+_Static_assert(sizeof(struct xr_plan_item) <= 24, "plan item grew");
+
 /* The receiving process's groups, for rsync's "group only where a member". */
 struct groupset {
 	gid_t *g;
