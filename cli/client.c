@@ -27,7 +27,10 @@ struct peer_ctx {
 	struct xr_hooks hooks;
 };
 
-/* Set by SIGHUP in --watch mode: re-read the configuration between change sets. */
+/*
+ * Set by SIGHUP in --watch mode: re-read the configuration as soon as the
+ * watcher is between change sets (at once when idle).
+ */
 static volatile sig_atomic_t reload_requested;
 
 /* SIGHUP handler: asks for a re-read. */
@@ -35,6 +38,23 @@ static void on_sighup(int sig)
 {
 	(void)sig;
 	reload_requested = 1;
+}
+
+/*
+ * Installs on_sighup.  With restart, interrupted system calls resume (a
+ * watcher's I/O); without, they fail with EINTR, which the waiting parent of
+ * several push peers needs in order to forward the signal.  (poll() always
+ * returns EINTR, so an idle watcher wakes either way.)
+ */
+static void install_sighup(bool restart)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sighup;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 /* Builds the hook list from o's --on-change specs; 0 or an xr_err. */
@@ -52,8 +72,9 @@ static int hooks_from_opts(const struct xr_opts *o, struct xr_hooks *h)
 /*
  * SIGHUP: parses the command line (and so the configuration file) again and
  * takes over what can change between change sets: hooks and their timeout,
- * the pause file, the log file (reopened, for logrotate).  Everything else
- * needs a restart.  A bad configuration keeps the old one (warning).
+ * the pause file, the log file (reopened: logrotate's postrotate sends the
+ * SIGHUP).  Everything else needs a restart.  A bad configuration keeps the
+ * old one (warning).
  */
 static void reload_config(struct peer_ctx *p)
 {
@@ -124,6 +145,13 @@ static void on_cset(struct xr_session *s, int rc)
 	free_changed(s);
 }
 
+/* The session's on_idle: a SIGHUP that came while waiting is acted on now. */
+static void on_idle(struct xr_session *s)
+{
+	if (reload_requested)
+		reload_config(s->user);
+}
+
 /* Seconds since an arbitrary start, for rates. */
 static double now_sec(void)
 {
@@ -174,6 +202,7 @@ static int run_session(const struct xr_opts *o, const struct xr_location *peer,
 	memset(&s, 0, sizeof(s));
 	s.opts = o;
 	s.on_cset = on_cset;
+	s.on_idle = on_idle;
 	s.user = p;
 	rc = connect_peer(o, peer, &s.conn);
 	if (rc < 0)
@@ -371,11 +400,15 @@ static int client_push(const struct xr_opts *o)
 		goto out;
 	}
 	fflush(NULL);
-	if (o->watch)
+	if (o->watch) {
 		xr_watch_signals();	/* the parent forwards SIGTERM/SIGINT to every peer */
+		install_sighup(false);	/* and SIGHUP: its waitpid() must see them */
+	}
 	for (i = 1; i < o->nargs; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
+			if (o->watch)
+				install_sighup(true);
 			rc = run_peer(o, &dst[i], o->args[0], XR_ROLE_RECEIVER, false, o->args[i],
 				      o->args[0]);
 			fflush(NULL);
@@ -396,6 +429,16 @@ static int client_push(const struct xr_opts *o)
 					if (pids[k] > 0)
 						kill(pids[k], SIGTERM);
 				forwarded = true;
+			}
+			if (reload_requested) {
+				/* every peer re-reads; this process only reopens its log */
+				reload_requested = 0;
+				for (int k = 1; k < o->nargs; k++)
+					if (pids[k] > 0)
+						kill(pids[k], SIGHUP);
+				xr_log_close_file();
+				if (o->log_file && xr_log_open_file(o->log_file) < 0)
+					xr_warn("SIGHUP: %s: cannot reopen the log file", o->log_file);
 			}
 		}
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
@@ -477,7 +520,6 @@ static int start_health(const struct xr_opts *o, pid_t *pid)
 
 int xr_client_main(const struct xr_opts *o)
 {
-	struct sigaction sa;
 	pid_t health = 0;
 	int rc;
 
@@ -494,13 +536,8 @@ int xr_client_main(const struct xr_opts *o)
 	/* a one-shot run does nothing while paused; --watch holds and catches up */
 	if (!o->watch && paused(o))
 		return 0;
-	if (o->watch) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_sighup;
-		sa.sa_flags = SA_RESTART;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGHUP, &sa, NULL);
-	}
+	if (o->watch)
+		install_sighup(true);
 	rc = start_health(o, &health);
 	if (rc < 0) {
 		xr_log_close_file();

@@ -190,7 +190,7 @@ static const char usage_text[] =
 	"     --json                  status: machine-readable output\n"
 	"  status exits 0 when healthy, 1 when no run is recorded, the last run failed or\n"
 	"  (with --max-age) the last success is too old.  SIGHUP in --watch re-reads the\n"
-	"  configuration (hooks, pause file, log file) at the next change set.\n"
+	"  configuration (hooks, pause file; the log file is reopened) at once when idle.\n"
 	"\n"
 	"Exit codes are rsync's (0 ok, 1 syntax, 2 protocol, 5 start, 10 socket, 11 file I/O,\n"
 	"12 data stream, 20 signal, 23 partial, 24 vanished, 30 timeout, 35 connect timeout,\n"

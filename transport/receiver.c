@@ -127,7 +127,7 @@ static int ask_resync(struct receiver *r)
  * Waits for the first frame of the next change set.  In --watch, while
  * waiting: asks for a full change set once a held pause is lifted (checked
  * each second only while paused) and every --reconcile seconds (client
- * side); stops on SIGTERM.  Returns 1 with a frame, 2 when stopping, or a
+ * side), calls the session's on_idle after each wake-up; stops on SIGTERM.  Returns 1 with a frame, 2 when stopping, or a
  * negative xr_err.
  */
 static int wait_between_csets(struct receiver *r, uint8_t *type, const uint8_t **p, size_t *n)
@@ -167,6 +167,8 @@ static int wait_between_csets(struct receiver *r, uint8_t *type, const uint8_t *
 		rc = xr_conn_pump(s->conn, (int)wait);
 		if (rc < 0)
 			return rc;
+		if (o->watch && s->on_idle)
+			s->on_idle(s);
 	}
 }
 

@@ -1001,6 +1001,8 @@ static int watch_loop(struct xr_session *s, const char *src, bool trailing_slash
 		rc = xr_conn_pump_fd(s->conn, (int)wait, xr_watch_fd(w), &ready);
 		if (rc < 0)
 			break;
+		if (s->on_idle)
+			s->on_idle(s);
 		if (ready) {
 			rc = xr_watch_process(w);
 			if (rc < 0)

@@ -46,6 +46,12 @@ struct xr_session {
 	size_t nchanged;
 	/* called after every change set with its status (status file, hooks) */
 	void (*on_cset)(struct xr_session *s, int status);
+	/*
+	 * --watch: called whenever a watch loop wakes between change sets (a
+	 * signal, a timer, an event), so the owner can act on its signal flags
+	 * (SIGHUP) at once rather than at the next change set
+	 */
+	void (*on_idle)(struct xr_session *s);
 	void *user;
 };
 

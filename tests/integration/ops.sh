@@ -273,10 +273,19 @@ echo 'c=1' >"$W/conf.d/new.ini"
 wait_for test -e "$T/hup1" && ok "--watch: hook runs after a change set" ||
 	not_ok "--watch: hook runs after a change set" "$(cat "$T/w.log")"
 printf '[hooks]\non_change = *.ini=touch %s/hup2\n' "$T" >"$T/w.conf"
+# as logrotate does (rename, then SIGHUP): the idle watcher re-reads and reopens its log at
+# once, not at the next change set
+mv "$T/w.log" "$T/w.log.1"
 kill -HUP "$wpid"
-sleep 0.3
+if wait_for grep -qs 'SIGHUP: configuration re-read' "$T/w.log" && kill -0 "$wpid" &&
+	! grep -q 'SIGHUP' "$T/w.log.1"; then
+	ok "SIGHUP while idle: configuration re-read and the log reopened at once (rotation)"
+else
+	not_ok "SIGHUP while idle: re-read and log reopened at once" \
+		"$(cat "$T/w.log" "$T/w.log.1" "$T/w.out" 2>&1)"
+fi
 echo 'c=2' >"$W/conf.d/new.ini"
-if wait_for test -e "$T/hup2" && kill -0 "$wpid" && grep -q 'SIGHUP: configuration re-read' "$T/w.log"; then
+if wait_for test -e "$T/hup2" && kill -0 "$wpid"; then
 	ok "SIGHUP: hooks re-read from the configuration file, the watcher keeps running"
 else
 	not_ok "SIGHUP: hooks re-read from the configuration file" "$(cat "$T/w.log" "$T/w.out")"
@@ -297,5 +306,38 @@ if wait_for bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null"; then
 else
 	not_ok "health responder ends with the watcher"
 fi
+
+# ---- push --watch to two DESTs: the parent forwards SIGHUP and SIGTERM to both peers --------
+
+P=$T/psrc
+mkdir -p "$P/conf.d"
+echo 'a=1' >"$P/conf.d/local.ini"
+"$XR" push -a --watch --log-file "$T/p.log" "$P/" "$T/pd1/" "$T/pd2/" >"$T/p.out" 2>&1 &
+ppid=$!
+if wait_for test -f "$T/pd1/conf.d/local.ini" && wait_for test -f "$T/pd2/conf.d/local.ini"; then
+	kill -HUP "$ppid"
+	if wait_for bash -c "[ \$(grep -c 'SIGHUP: configuration re-read' '$T/p.log') = 2 ]" &&
+		kill -0 "$ppid"; then
+		ok "push --watch to 2 DESTs: SIGHUP to the parent, both peers re-read at once"
+	else
+		not_ok "push --watch to 2 DESTs: SIGHUP reaches both peers" \
+			"$(cat "$T/p.log" "$T/p.out")"
+	fi
+	echo 'after hup' >"$P/conf.d/hup.ini"
+	wait_for test -f "$T/pd1/conf.d/hup.ini" && wait_for test -f "$T/pd2/conf.d/hup.ini" &&
+		ok "push --watch: both peers go on replicating after SIGHUP" ||
+		not_ok "push --watch: both peers go on replicating after SIGHUP" "$(cat "$T/p.out")"
+else
+	not_ok "push --watch to 2 DESTs: initial sync" "$(cat "$T/p.out")"
+fi
+kill -TERM "$ppid" 2>/dev/null
+rc=timeout
+for _ in $(seq 1 50); do
+	kill -0 "$ppid" 2>/dev/null || { wait "$ppid"; rc=$?; break; }
+	sleep 0.1
+done
+[ "$rc" = timeout ] && kill -KILL "$ppid" 2>/dev/null
+[ "$rc" = 0 ] && ok "push --watch to 2 DESTs: SIGTERM ends the parent and both peers, exit 0" ||
+	not_ok "push --watch to 2 DESTs: SIGTERM, exit 0" "exit $rc" "$(cat "$T/p.out")"
 
 tests_done

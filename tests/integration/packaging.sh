@@ -204,7 +204,7 @@ for want in "$P:Type=oneshot" "$P:User=xroad" "$P:Group=xroad" \
 	"$P:ReadWritePaths=/etc/xroad -/var/log/xroad" \
 	"$TM:OnBootSec=60" "$TM:OnUnitActiveSec=60" "$TM:WantedBy=timers.target" \
 	"$W:Restart=always" "$W:RestartSec=5" "$W:User=xroad" "$W:ProtectSystem=full" \
-	"$W:Conflicts=xroad-replicate-pull.timer"; do
+	"$W:Conflicts=xroad-replicate-pull.timer" "$W:ExecReload=/bin/kill -HUP \$MAINPID"; do
 	grep -qxF -- "${want#*:}" "${want%%:*}" || bad="$bad ${want##*/}"
 done
 # shellcheck disable=SC2016 # the unit's literal $VARs
@@ -418,6 +418,37 @@ else
 		fi
 	fi
 fi
+
+# the postrotate script, run for real against a running watcher: systemctl is a stub that
+# prints the watcher's PID as "systemctl show -p MainPID --value" would (no systemd here)
+script=$(sed -n '/^[[:space:]]*postrotate$/,/^[[:space:]]*endscript$/p' "$LR" | sed '1d;$d')
+LW=$T/lrw
+mkdir -p "$LW/src/conf.d" "$LW/stub"
+echo 'a=1' >"$LW/src/conf.d/local.ini"
+"$BIN" pull -a --watch --log-file "$LW/w.log" "$LW/src/" "$LW/dst/" >"$LW/out" 2>&1 &
+lwpid=$!
+for _ in $(seq 1 100); do [ -f "$LW/dst/conf.d/local.ini" ] && break; sleep 0.1; done
+printf '#!/bin/sh\n[ "$*" = "show -p MainPID --value xroad-replicate-watch.service" ] && echo %s\n' \
+	"$lwpid" >"$LW/stub/systemctl"
+chmod +x "$LW/stub/systemctl"
+mv "$LW/w.log" "$LW/w.log.1"
+out=$(PATH="$LW/stub:$PATH" sh -ec "$script" 2>&1)
+rc=$?
+for _ in $(seq 1 100); do grep -qs 'SIGHUP: configuration re-read' "$LW/w.log" && break; sleep 0.1; done
+if [ -n "$script" ] && [ "$rc" = 0 ] && grep -qs 'SIGHUP: configuration re-read' "$LW/w.log" &&
+	kill -0 "$lwpid" 2>/dev/null; then
+	ok "logrotate postrotate: the watch service's watcher gets SIGHUP and reopens its log"
+else
+	not_ok "logrotate postrotate: the watcher reopens its log" "script: $script" "exit $rc" \
+		"$out" "$(cat "$LW/out" "$LW/w.log" 2>&1)"
+fi
+printf '#!/bin/sh\nexit 1\n' >"$LW/stub/systemctl"	# no such service, or no systemd
+out=$(PATH="$LW/stub:$PATH" sh -ec "$script" 2>&1)
+rc=$?
+[ "$rc" = 0 ] && ok "logrotate postrotate: no watch service running - nothing sent, exit 0" ||
+	not_ok "logrotate postrotate: no watch service - exit 0" "exit $rc" "$out"
+kill -TERM "$lwpid" 2>/dev/null
+wait "$lwpid" 2>/dev/null
 
 # --- Debian package ---------------------------------------------------------------------
 
