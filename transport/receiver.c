@@ -127,8 +127,8 @@ static int ask_resync(struct receiver *r)
  * Waits for the first frame of the next change set.  In --watch, while
  * waiting: asks for a full change set once a held pause is lifted (checked
  * each second only while paused) and every --reconcile seconds (client
- * side), calls the session's on_idle after each wake-up; stops on SIGTERM.  Returns 1 with a frame, 2 when stopping, or a
- * negative xr_err.
+ * side), calls the session's on_idle after each wake-up; stops on SIGTERM.
+ * Returns 1 with a frame, 2 when stopping, or a negative xr_err.
  */
 static int wait_between_csets(struct receiver *r, uint8_t *type, const uint8_t **p, size_t *n)
 {
