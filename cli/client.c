@@ -57,6 +57,14 @@ static void install_sighup(bool restart)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+/* SIGHUP: closes the log file and opens path (NULL: none) anew, after a rotation. */
+static void reopen_log(const char *path)
+{
+	xr_log_close_file();
+	if (path && xr_log_open_file(path) < 0)
+		xr_warn("SIGHUP: %s: cannot reopen the log file", path);
+}
+
 /* Builds the hook list from o's --on-change specs; 0 or an xr_err. */
 static int hooks_from_opts(const struct xr_opts *o, struct xr_hooks *h)
 {
@@ -106,9 +114,7 @@ static void reload_config(struct peer_ctx *p)
 	live->hook_timeout = fresh.hook_timeout;
 	xr_hooks_free(&p->hooks);
 	p->hooks = h;
-	xr_log_close_file();
-	if (live->log_file && xr_log_open_file(live->log_file) < 0)
-		xr_warn("SIGHUP: %s: cannot reopen the log file", live->log_file);
+	reopen_log(live->log_file);
 	xr_logfile("SIGHUP: configuration re-read (%zu hook(s), pause file %s)", p->hooks.n,
 		   live->pause_file ? live->pause_file : "none");
 	xr_opts_free(&fresh);
@@ -436,9 +442,7 @@ static int client_push(const struct xr_opts *o)
 				for (int k = 1; k < o->nargs; k++)
 					if (pids[k] > 0)
 						kill(pids[k], SIGHUP);
-				xr_log_close_file();
-				if (o->log_file && xr_log_open_file(o->log_file) < 0)
-					xr_warn("SIGHUP: %s: cannot reopen the log file", o->log_file);
+				reopen_log(o->log_file);
 			}
 		}
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {

@@ -729,7 +729,7 @@ int xr_patch_finish(struct xr_patch *job)
 	return job->err;
 }
 
-/* Frees a patch job (NULL is fine). */
+/* Bytes the delta carried literally and bytes it copied from the basis, so far. */
 void xr_patch_stats(const struct xr_patch *job, uint64_t *literal, uint64_t *copied)
 {
 	const rs_stats_t *st = rs_job_statistics(job->job);
@@ -738,6 +738,7 @@ void xr_patch_stats(const struct xr_patch *job, uint64_t *literal, uint64_t *cop
 	*copied = (uint64_t)st->copy_bytes;
 }
 
+/* Frees a patch job (NULL is fine). */
 void xr_patch_free(struct xr_patch *job)
 {
 	if (!job)
