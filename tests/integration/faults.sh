@@ -30,14 +30,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/common.sh
 . tests/lib/xroad_tree.sh
 . tests/lib/faultwalk.sh
-B=${BUILD:-build}
-case $B in /*) ;; *) B=$(pwd)/$B ;; esac
-XR=$B/xroad-replicate
-XRF=$B/faults/xroad-replicate
-if [ ! -x "$XR" ] || [ ! -x "$XRF" ]; then
-	not_ok "faults: $XR or $XRF missing (make build-tests)"
-	exit 1
-fi
+fault_builds faults || exit 1
 export LC_ALL=C
 ROOT=0
 need_root && ROOT=1

@@ -38,12 +38,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/common.sh
 . tests/lib/xroad_tree.sh
 . tests/lib/faultwalk.sh
-B=${BUILD:-build}
-case $B in /*) ;; *) B=$(pwd)/$B ;; esac
-if [ ! -x "$B/xroad-replicate" ] || [ ! -x "$B/faults/xroad-replicate" ]; then
-	not_ok "watch faults: $B/xroad-replicate or $B/faults/xroad-replicate missing (make build-tests)"
-	exit 1
-fi
+fault_builds "watch faults" || exit 1
 export LC_ALL=C
 STRIDE=${WATCH_FAULT_STRIDE:-5}
 case $B in *asan*) STRIDE=$((STRIDE * 2)) ;; esac
@@ -53,9 +48,9 @@ QUIET=400	# ms: the signer's few writes coalesce into one change set
 # private copies: a rebuild during the run does not matter, and every process of this script
 # is found by /proc/PID/exe
 mkdir -p "$T/bin"
+cp "$XRF" "$T/bin/xrf" && cp "$XR" "$T/bin/xrp" || exit 1
 XRF=$T/bin/xrf
 XRP=$T/bin/xrp
-cp "$B/faults/xroad-replicate" "$XRF" && cp "$B/xroad-replicate" "$XRP" || exit 1
 
 # Prints the pids of the processes running our copies (watchers, forked serves).
 our_procs() {

@@ -3,6 +3,7 @@
 #   hashes DIR / fast_listing DIR / same_tree A B / clean_state DEST / no_torn_files DEST
 #   fault_change_set          # builds $OLD and $NEW (the walked change set), $T/old.h, new.h
 #   fault_step VERB MODE N    # VERB pull|push, MODE kill|fail; echoes why it failed, returns 1
+#   fault_builds NAME         # sets B, XR, XRF (the build and its fault-point twin) or fails
 #
 # fault_step runs "$FW_XRF VERB ${FW_OPTS[@]} $OLD... " with XR_FAULT_AT=N on a fresh copy of
 # $OLD in $D, then checks: the run failed, no file in $D is torn (each is the old or the new
@@ -86,4 +87,18 @@ fault_step() {
 		return 1
 	fi
 	clean_state "$D"
+}
+
+# fault_builds NAME: sets B (the build directory BUILD, default build, made absolute), XR (its
+# binary) and XRF (the same code with the test-only fault points); prints "not ok - NAME: ..."
+# and returns 1 when either is missing.
+fault_builds() {
+	B=${BUILD:-build}
+	case $B in /*) ;; *) B=$(pwd)/$B ;; esac
+	XR=$B/xroad-replicate
+	XRF=$B/faults/xroad-replicate
+	if [ ! -x "$XR" ] || [ ! -x "$XRF" ]; then
+		not_ok "$1: $XR or $XRF missing (make build-tests)"
+		return 1
+	fi
 }

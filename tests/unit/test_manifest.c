@@ -817,7 +817,6 @@ static void assert_same_entries(const struct xr_manifest *a, const struct xr_man
 			 a->n > b->n ? a->e[i].path : b->e[i].path);
 }
 
-/* Sorting, merging of duplicates, dropping what a subtree item covers. */
 /* What a scope covers: its items, and everything below its subtree items only. */
 static void test_scope_covers(void **state)
 {
@@ -852,6 +851,7 @@ static void test_scope_covers(void **state)
 	xr_scope_free(&sc);
 }
 
+/* Sorting, merging of duplicates, dropping what a subtree item covers. */
 static void test_scope_normalize(void **state)
 {
 	struct xr_scope sc;
