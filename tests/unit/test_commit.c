@@ -957,6 +957,29 @@ static void test_journal(void **state)
 	}
 	for (i = 0; i < len; i++)
 		assert_int_equal(xr_journal_parse(img, i, &ops, &n), XR_ESTREAM);
+	/*
+	 * one record more announced than present, with a valid header checksum:
+	 * the names of the records present must not overrun the block sized for
+	 * the announced count (ASan sees an overrun), and the journal is refused
+	 */
+	memcpy(bad, img, len);
+	{
+		uint32_t count = (uint32_t)(unsigned char)bad[8] |
+				 (uint32_t)(unsigned char)bad[9] << 8 |
+				 (uint32_t)(unsigned char)bad[10] << 16 |
+				 (uint32_t)(unsigned char)bad[11] << 24;
+		uint64_t sum;
+
+		count++;
+		for (int k = 0; k < 4; k++)
+			bad[8 + k] = (char)(count >> (8 * k));
+		sum = XXH3_64bits(bad, 16);
+		for (int k = 0; k < 8; k++)
+			bad[16 + k] = (char)(sum >> (8 * k));
+	}
+	ops = (void *)1;
+	assert_int_equal(xr_journal_parse(bad, len, &ops, &n), XR_ESTREAM);
+	assert_null(ops);
 	memcpy(bad, img, len);
 
 	/* corrupt on disk: open refuses, nothing is applied, the journal stays */
